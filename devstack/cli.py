@@ -1,0 +1,246 @@
+"""Task bodies: turn Invoke's context and flags into library calls, errors into exit codes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from invoke.context import Context
+from invoke.exceptions import Exit
+
+from devstack import config as config_mod
+from devstack import options as options_mod
+from devstack import rabbit, registry
+from devstack.console import Console
+from devstack.errors import StackError, UsageError
+from devstack.guards import find_holders, run_lock, sqlite_path
+from devstack.reset import reset
+from devstack.stack import Stack, write_report
+from devstack.urls import mask_url
+
+T = TypeVar("T")
+
+
+def section(c: Context) -> Mapping[str, Any]:
+    return c.config.get("devstack", {}) or {}
+
+
+def settings_of(c: Context, allow_remote: bool = False) -> config_mod.Settings:
+    conf = section(c)
+    settings = config_mod.from_config(conf, Path(str(conf.get("root") or ".")).resolve())
+    if allow_remote:
+        settings = dataclasses.replace(settings, allow_remote=True)
+    return settings
+
+
+def stack_of(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> Stack:
+    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop_servers)
+
+
+def guarded(body: Callable[[], T]) -> T:
+    """Run a task body; a ``StackError`` becomes one sentence and its exit code."""
+    try:
+        return body()
+    except StackError as exc:
+        Console().error(str(exc))
+        raise Exit(code=exc.code) from None
+    except KeyboardInterrupt:
+        Console().error("Interrupted; rerun the same command to finish, completed steps are skipped.")
+        raise Exit(code=130) from None
+
+
+def check_rabbit(c: Context, timeout: object, url: str | None) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        if url:
+            stack.settings = dataclasses.replace(stack.settings, broker_url=url)
+        stack.check_rabbit(parse_seconds("timeout", timeout))
+
+    guarded(body)
+
+
+def parse_seconds(flag: str, value: object) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        raise UsageError(f"--{flag} must be a number of seconds, got '{value}'.") from None
+    if seconds < 0:
+        raise UsageError(f"--{flag} must be 0 or more, got {seconds:g}.")
+    return seconds
+
+
+def install(c: Context, force: bool, service: str | None) -> None:
+    def body() -> None:
+        chosen = (registry.get(service),) if service else registry.SERVICES
+        with run_lock(settings_of(c)):
+            stack_of(c).install(chosen, force=force)
+
+    guarded(body)
+
+
+def migrate(c: Context, service: str, stop_servers: bool, allow_remote: bool) -> None:
+    def body() -> None:
+        stack = stack_of(c, stop_servers, allow_remote)
+        with run_lock(stack.settings):
+            stack.migrate(registry.get(service))
+
+    guarded(body)
+
+
+def seed(
+    c: Context, service: str, flags: Mapping[str, object], stop_servers: bool, allow_remote: bool
+) -> None:
+    def body() -> None:
+        svc = registry.get(service)
+        stack = stack_of(c, stop_servers, allow_remote)
+        given = options_mod.single_service_flags(svc, **flags)
+        options_mod.resolve(given, section(c).get("seed"))  # fail on bad flags before any work
+        with run_lock(stack.settings):
+            options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds())
+            stack.seed(svc, options)
+
+    guarded(body)
+
+
+def sync(c: Context, via: str, stop_servers: bool, allow_remote: bool) -> None:
+    def body() -> None:
+        if via != "local":
+            raise UsageError(f"--via must be 'local', got '{via}'.")
+        stack = stack_of(c, stop_servers, allow_remote)
+        with run_lock(stack.settings):
+            stack.sync()
+
+    guarded(body)
+
+
+def seed_all(
+    c: Context,
+    flags: Mapping[str, object],
+    offline: bool,
+    stop_servers: bool,
+    allow_remote: bool,
+    report: str | None,
+    rabbit_timeout: object,
+) -> None:
+    def body() -> None:
+        started = time.perf_counter()
+        seed_config = section(c).get("seed")
+        options_mod.resolve(flags, seed_config)  # fail on bad flags before any work
+        wait = parse_seconds("rabbit-timeout", rabbit_timeout)
+        stack = stack_of(c, stop_servers, allow_remote)
+        stack.console.header("seed-all")
+        options = options_mod.SeedOptions()
+        ok = False
+        try:
+            with run_lock(stack.settings):
+                if offline:
+                    stack.console.skip("check-rabbit", "--offline: not checking RabbitMQ")
+                else:
+                    stack.check_rabbit(wait)
+                stack.install()
+                options = options_mod.resolve(flags, seed_config, stack.last_seeds())
+                for service in registry.SERVICES:
+                    stack.migrate(service)
+                stack.seed(registry.get("auth"), options)
+                stack.sync()
+                stack.seed(registry.get("workflow"), options)
+                stack.seed(registry.get("helpdesk"), options)
+                stack.verify(options)
+                ok = True
+        finally:
+            summary = stack.summary(options, ok, time.perf_counter() - started)
+            if stack.steps:
+                stack.print_summary(summary)
+            if report:
+                write_report(Path(report), summary)
+                stack.console.info(f"report written to {report}")
+
+    guarded(body)
+
+
+def verify(c: Context, flags: Mapping[str, object]) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        given = dict(flags)
+        options_mod.resolve(given, section(c).get("seed"))
+        options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds())
+        stack.verify(options)
+
+    guarded(body)
+
+
+def status(c: Context, as_json: bool) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        settings = stack.settings
+        states = stack.states()
+        report: dict[str, Any] = {"services": {}, "rabbitmq": {}}
+        for service in registry.SERVICES:
+            state = states[service.name]
+            url = settings.database_url(service.name)
+            database = sqlite_path(settings, service)
+            holders = (
+                find_holders(database, service.folder(settings.root))
+                if database is not None and database.exists()
+                else []
+            )
+            report["services"][service.name] = {
+                **state.to_json(),
+                "database_url": mask_url(url) if url else f"sqlite (default) {database}",
+                "holders": [dataclasses.asdict(h) for h in holders],
+            }
+        broker = rabbit.parse(settings.broker_url)
+        try:
+            rabbit.probe(broker, timeout=2.0)
+            report["rabbitmq"] = {"url": broker.masked, "answers": True, "problem": ""}
+        except StackError as exc:
+            report["rabbitmq"] = {"url": broker.masked, "answers": False, "problem": str(exc)}
+        if as_json:
+            json.dump(report, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        print_status(stack.console, report)
+
+    guarded(body)
+
+
+def print_status(console: Console, report: dict[str, Any]) -> None:
+    rows = []
+    for name, info in report["services"].items():
+        counts = info["counts"]
+        rows.append(
+            (
+                name,
+                info["database_url"],
+                len(info["pending_migrations"]),
+                ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "-",
+                sum(info["pending_events"].values()),
+                ", ".join(f"{h['pid']}" for h in info["holders"]) or "-",
+            )
+        )
+    console.table(("service", "database", "pending migrations", "rows", "pending events", "holders"), rows)
+    mq = report["rabbitmq"]
+    console.info(f"RabbitMQ {mq['url']}: " + ("answers" if mq["answers"] else mq["problem"]))
+
+
+def reset_services(
+    c: Context, services: tuple[str, ...], no_backup: bool, yes: bool, stop_servers: bool, allow_remote: bool
+) -> None:
+    def body() -> None:
+        stack = stack_of(c, stop_servers, allow_remote)
+        chosen = [registry.get(name) for name in services]
+        with run_lock(stack.settings):
+            for service in chosen:
+
+                def action(service: registry.Service = service) -> tuple[bool, str]:
+                    stack.guard(service)
+                    return True, reset(stack.settings, service, backup=not no_backup, yes=yes)
+
+                stack.run(f"reset.{service.name}", action)
+
+    guarded(body)

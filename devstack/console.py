@@ -1,0 +1,67 @@
+"""Terminal output: colour when it helps, plain when ``NO_COLOR`` is set or not a terminal."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from colorama import Fore, Style, just_fix_windows_console
+
+
+def wants_color(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
+    """Tell whether to colour ``stream``: a terminal, and ``NO_COLOR`` not set."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR"):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class Console:
+    """Print headers, steps and results the same way in every task."""
+
+    def __init__(self, stream: TextIO | None = None, color: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.color = wants_color(self.stream) if color is None else color
+        if self.color:
+            just_fix_windows_console()
+
+    def _paint(self, text: str, *styles: str) -> str:
+        if not self.color:
+            return text
+        return "".join(styles) + text + Style.RESET_ALL
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def header(self, text: str) -> None:
+        self._print(self._paint(f"== {text}", Style.BRIGHT))
+
+    def start(self, step: str, detail: str = "") -> None:
+        suffix = f" ({detail})" if detail else ""
+        self._print(self._paint(f"-> {step}{suffix} ...", Fore.CYAN))
+
+    def ok(self, step: str, seconds: float, detail: str = "") -> None:
+        suffix = f": {detail}" if detail else ""
+        self._print(f"   {self._paint('OK', Fore.GREEN, Style.BRIGHT)} {step} ({seconds:.2f} s){suffix}")
+
+    def skip(self, step: str, reason: str) -> None:
+        self._print(f"   {self._paint('SKIP', Fore.YELLOW)} {step}: {reason}")
+
+    def info(self, text: str) -> None:
+        self._print(f"   {text}")
+
+    def warn(self, text: str) -> None:
+        self._print(self._paint(f"   WARNING {text}", Fore.YELLOW))
+
+    def error(self, text: str) -> None:
+        print(self._paint(f"ERROR {text}", Fore.RED, Style.BRIGHT), file=sys.stderr, flush=True)
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
+        widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        for n, row in enumerate(cells):
+            line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+            self._print(self._paint(line, Style.BRIGHT) if n == 0 else line)

@@ -1,0 +1,209 @@
+"""Guards before writing: processes holding a SQLite file, remote data, one run at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import psutil
+
+from devstack.config import Settings
+from devstack.errors import GuardError
+from devstack.registry import Service
+from devstack.urls import is_local, mask_url
+
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process that would collide with a write to a service's SQLite file."""
+
+    pid: int
+    cmdline: str
+    why: str
+
+
+def sqlite_path(settings: Settings, service: Service) -> Path | None:
+    """Return the SQLite file a service uses, or None when it uses another database."""
+    url = settings.database_url(service.name)
+    if not url:
+        return service.default_sqlite(settings.root)
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("sqlite"):
+        return None
+    raw = unquote(parts.path)
+    if os.name == "nt" and raw.startswith("/") and len(raw) > 2 and raw[2] == ":":
+        raw = raw[1:]
+    return Path(raw) if raw else None
+
+
+def is_runserver(cmdline: list[str], cwd: str | None, service_dir: Path) -> bool:
+    """Tell whether a command line is ``manage.py runserver`` of the service in ``service_dir``."""
+    if "runserver" not in cmdline:
+        return False
+    target = os.path.normcase(str(service_dir.resolve() / "manage.py"))
+    for arg in cmdline:
+        if not arg.endswith("manage.py"):
+            continue
+        path = Path(arg)
+        if not path.is_absolute():
+            if cwd is None:
+                continue
+            path = Path(cwd) / path
+        if os.path.normcase(str(path.resolve())) == target:
+            return True
+    return False
+
+
+def _own_family() -> set[int]:
+    me = psutil.Process()
+    return {me.pid, *(p.pid for p in me.parents())}
+
+
+def find_holders(database: Path, service_dir: Path, exclude: Iterable[int] = ()) -> list[Holder]:
+    """Find processes that hold ``database`` (or its -wal/-journal) open, or serve the service."""
+    skip = set(exclude) | _own_family()
+    files = {os.path.normcase(str(database.resolve())) + s for s in SQLITE_SUFFIXES}
+    holders: list[Holder] = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.pid in skip:
+            continue
+        cmdline = proc.info["cmdline"] or []
+        try:
+            cwd = proc.cwd()
+        except (psutil.Error, OSError):
+            cwd = None
+        why = ""
+        if is_runserver(cmdline, cwd, service_dir):
+            why = "runs this service's manage.py runserver"
+        else:
+            try:
+                opened = {os.path.normcase(f.path) for f in proc.open_files()}
+            except (psutil.Error, OSError):
+                opened = set()
+            held = sorted(opened & files)
+            if held:
+                why = f"has {Path(held[0]).name} open"
+        if why:
+            holders.append(Holder(proc.pid, " ".join(cmdline) or proc.name(), why))
+    return holders
+
+
+def stop(holders: list[Holder], grace: float) -> list[Holder]:
+    """End holders gracefully, killing those still alive after ``grace`` seconds."""
+    procs = []
+    for holder in holders:
+        try:
+            proc = psutil.Process(holder.pid)
+            proc.terminate()
+            procs.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=grace)
+    return [h for h in holders if h.pid in {p.pid for p in alive}]
+
+
+def check_target(settings: Settings, service: Service, environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse to write to a database that is not this machine's dev data."""
+    if settings.allow_remote:
+        return
+    url = settings.database_url(service.name)
+    if url and not is_local(url):
+        raise GuardError(
+            f"{service.name}: its database {mask_url(url)} is not on this machine; "
+            "rerun with --allow-remote if you really mean to write to it."
+        )
+    if environ.get("DJANGO_ENV", "").lower() in {"prod", "production"}:
+        raise GuardError(
+            f"{service.name}: DJANGO_ENV says production; unset it or rerun with --allow-remote."
+        )
+
+
+def check_writable(
+    settings: Settings,
+    service: Service,
+    stop_servers: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> None:
+    """Run every guard before writing to ``service``'s database."""
+    check_target(settings, service)
+    database = sqlite_path(settings, service)
+    if database is None or not database.exists():
+        return
+    holders = find_holders(database, service.folder(settings.root))
+    if not holders:
+        return
+    if not stop_servers:
+        first = holders[0]
+        others = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
+        raise GuardError(
+            f"{service.name}: PID {first.pid} ({first.cmdline}) {first.why}{others}; "
+            "stop it before writing, or rerun with --stop-servers."
+        )
+    left = stop(holders, settings.stop_grace)
+    if report:
+        for holder in holders:
+            report(f"stopped PID {holder.pid} ({holder.cmdline}): it {holder.why}")
+    if left:
+        raise GuardError(f"{service.name}: PID {left[0].pid} did not stop; end it yourself and rerun.")
+
+
+@contextmanager
+def run_lock(settings: Settings, name: str = "run", timeout: float | None = None) -> Iterator[None]:
+    """Hold the runner's lock file; wait up to ``timeout`` for another run, then refuse."""
+    folder = settings.state_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.lock"
+    wait = settings.lock_timeout if timeout is None else timeout
+    deadline = time.monotonic() + wait
+    me = psutil.Process()
+    mine = json.dumps({"pid": me.pid, "created": me.create_time()})
+    delay = 0.05
+    while True:
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            owner = lock_owner(path)
+            if owner is None:
+                path.unlink(missing_ok=True)
+                continue
+            if time.monotonic() >= deadline:
+                raise GuardError(
+                    f"Another run (PID {owner}) is already working on the stack; "
+                    "wait for it to finish and try again."
+                ) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(mine)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def lock_owner(path: Path) -> int | None:
+    """Return the PID holding lock file ``path`` if that process still lives, else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        proc = psutil.Process(int(data["pid"]))
+        if abs(proc.create_time() - float(data["created"])) > 1.0:
+            return None
+        return proc.pid
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        return None

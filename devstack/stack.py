@@ -1,0 +1,228 @@
+"""The steps users run (install, migrate, seed, sync, verify), each skipping work already done."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devstack import rabbit, registry, venvs
+from devstack.commands import manage, manage_json
+from devstack.config import Settings
+from devstack.console import Console
+from devstack.errors import StackError, VerifyError
+from devstack.guards import check_writable
+from devstack.options import SeedOptions
+from devstack.state import ServiceState, read, read_all
+from devstack.sync import sync_local
+from devstack.verify import expected_counts, mismatches
+
+Outcome = tuple[bool, str]
+
+
+@dataclass
+class StepResult:
+    """One step of a run: whether it ran or was skipped (and why), and how long it took."""
+
+    name: str
+    status: str
+    seconds: float
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "step": self.name,
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class Stack:
+    """Run steps against the services, caching each service's state between steps."""
+
+    settings: Settings
+    console: Console
+    stop_servers: bool = False
+    steps: list[StepResult] = field(default_factory=list)
+    _states: dict[str, ServiceState] = field(default_factory=dict)
+
+    # -- state ---------------------------------------------------------------------------
+
+    def states(self, services: Iterable[registry.Service] = registry.SERVICES) -> dict[str, ServiceState]:
+        wanted = tuple(services)
+        missing = tuple(s for s in wanted if s.name not in self._states)
+        if len(missing) > 1:
+            self._states.update(read_all(self.settings, missing))
+        elif missing:
+            self._states[missing[0].name] = read(self.settings, missing[0])
+        return {s.name: self._states[s.name] for s in wanted}
+
+    def state(self, service: registry.Service) -> ServiceState:
+        return self.states((service,))[service.name]
+
+    def forget(self, service: registry.Service) -> None:
+        self._states.pop(service.name, None)
+
+    # -- running steps -------------------------------------------------------------------
+
+    def run(self, name: str, action: Callable[[], Outcome]) -> StepResult:
+        """Run one step, print its outcome and record it for the summary."""
+        started = time.perf_counter()
+        self.console.start(name)
+        try:
+            ran, detail = action()
+        except StackError:
+            self.steps.append(StepResult(name, "failed", time.perf_counter() - started))
+            raise
+        result = StepResult(name, "ran" if ran else "skipped", time.perf_counter() - started, detail)
+        self.steps.append(result)
+        if ran:
+            self.console.ok(name, result.seconds, detail)
+        else:
+            self.console.skip(name, detail)
+        return result
+
+    def guard(self, service: registry.Service) -> None:
+        check_writable(self.settings, service, self.stop_servers, report=self.console.warn)
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def check_rabbit(self, timeout: float = 0.0) -> StepResult:
+        broker = rabbit.parse(self.settings.broker_url)
+
+        def action() -> Outcome:
+            def retry(exc: StackError, left: float) -> None:
+                self.console.info(f"waiting for RabbitMQ ({left:.0f} s left): {exc}")
+
+            stages = rabbit.wait(broker, timeout, retry) if timeout > 0 else rabbit.probe(broker)
+            for stage in stages:
+                self.console.info(f"ok: {stage}")
+            return True, f"{broker.masked} answers"
+
+        return self.run("check-rabbit", action)
+
+    def install(
+        self, services: Iterable[registry.Service] = registry.SERVICES, force: bool = False
+    ) -> StepResult:
+        chosen = tuple(services)
+
+        def action() -> Outcome:
+            built = [
+                s.name
+                for s in chosen
+                if venvs.build(
+                    self.settings.venv_dir(s), s.folder(self.settings.root) / "requirements.txt", force
+                )
+            ]
+            if not built:
+                return False, "virtualenvs match their requirements"
+            return True, "built " + ", ".join(built)
+
+        return self.run("install", action)
+
+    def migrate(self, service: registry.Service) -> StepResult:
+        def action() -> Outcome:
+            state = self.state(service)
+            if state.exists and not state.pending_migrations:
+                return False, "no pending migrations"
+            self.guard(service)
+            manage(self.settings, service, "migrate", "--noinput")
+            self.forget(service)
+            count = "all" if not state.exists else str(len(state.pending_migrations))
+            return True, f"applied {count} migration(s)"
+
+        return self.run(f"migrate.{service.name}", action)
+
+    def seed(self, service: registry.Service, options: SeedOptions) -> StepResult:
+        wanted = options.for_service(service)
+        described = ", ".join(f"{k}={v}" for k, v in wanted.items())
+
+        def action() -> Outcome:
+            state = self.state(service)
+            if state.last_seed == wanted and not state.pending_migrations:
+                return False, f"already seeded with {described}"
+            self.guard(service)
+            report = manage_json(self.settings, service, "seed", *options.seed_args(service))
+            self.forget(service)
+            return True, describe_seed(report)
+
+        return self.run(f"seed.{service.name}", action)
+
+    def sync(self) -> StepResult:
+        auth = registry.get("auth")
+
+        def action() -> Outcome:
+            if not self.state(auth).pending_event_total:
+                return False, "no pending events"
+            report = sync_local(self.settings, before_write=self.guard)
+            for service in registry.SERVICES:
+                self.forget(service)
+            return True, report.summary()
+
+        return self.run("sync", action)
+
+    def verify(self, options: SeedOptions) -> StepResult:
+        def action() -> Outcome:
+            problems = mismatches(self.states(), options)
+            if problems:
+                raise VerifyError(
+                    f"The stack is not in the expected state ({len(problems)} problem(s)): "
+                    + " ".join(problems)
+                )
+            return True, "expected counts, no pending events, integrity intact"
+
+        return self.run("verify", action)
+
+    # -- reports -------------------------------------------------------------------------
+
+    def last_seeds(self) -> dict[str, dict[str, int] | None]:
+        return {name: state.last_seed for name, state in self.states().items()}
+
+    def counts(self) -> dict[str, dict[str, int] | None]:
+        return {name: state.counts for name, state in self.states().items()}
+
+    def summary(self, options: SeedOptions, ok: bool, seconds: float) -> dict[str, Any]:
+        return {
+            "ok": ok,
+            "seconds": round(seconds, 3),
+            "options": options.to_json(),
+            "steps": [s.to_json() for s in self.steps],
+            "counts": self.counts() if ok else {},
+            "expected": expected_counts(options),
+            "changed": any(
+                s.status == "ran" and not s.name.startswith(("check", "verify")) for s in self.steps
+            ),
+        }
+
+    def print_summary(self, summary: dict[str, Any]) -> None:
+        self.console.header("Summary")
+        self.console.table(
+            ("step", "result", "time", "detail"),
+            [(s.name, s.status, f"{s.seconds:.2f} s", s.detail) for s in self.steps],
+        )
+        for service, counts in (summary.get("counts") or {}).items():
+            if counts:
+                self.console.info(f"{service}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        self.console.info(f"total {summary['seconds']:.2f} s")
+
+
+def describe_seed(report: dict[str, Any]) -> str:
+    """Turn a service's seed report into one line: created and updated rows per model."""
+    if not report.get("changed"):
+        return "nothing changed"
+    parts = []
+    for model, numbers in report.get("models", {}).items():
+        created, updated = numbers.get("created", 0), numbers.get("updated", 0)
+        if created or updated:
+            parts.append(f"{model} +{created}" + (f" ~{updated}" if updated else ""))
+    return ", ".join(parts) or "options recorded"
+
+
+def write_report(path: Path, summary: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,86 @@
+"""What each service's database holds, read with one ``stack_state`` process per service."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from devstack.commands import manage_json
+from devstack.config import Settings
+from devstack.registry import Service
+
+
+@dataclass
+class ServiceState:
+    """A service's database as ``manage.py stack_state --json`` reports it."""
+
+    service: str
+    vendor: str = "sqlite"
+    database: str = ""
+    pending_migrations: list[str] = field(default_factory=list)
+    counts: dict[str, int] | None = None
+    pending_events: dict[str, int] = field(default_factory=dict)
+    processed_events: int = 0
+    deferred_events: int = 0
+    last_seed: dict[str, int] | None = None
+    integrity_ok: bool = True
+    problems: list[str] = field(default_factory=list)
+    exists: bool = True
+
+    @property
+    def pending_event_total(self) -> int:
+        return sum(self.pending_events.values())
+
+    @classmethod
+    def from_report(cls, report: dict[str, Any]) -> ServiceState:
+        integrity = report.get("integrity") or {}
+        database = report.get("database") or {}
+        return cls(
+            service=str(report["service"]),
+            vendor=str(database.get("vendor", "")),
+            database=str(database.get("name", "")),
+            pending_migrations=list(report.get("migrations", {}).get("pending", [])),
+            counts=report.get("counts"),
+            pending_events=dict(report.get("pending_events") or {}),
+            processed_events=int(report.get("processed_events") or 0),
+            deferred_events=int(report.get("deferred_events") or 0),
+            last_seed=report.get("last_seed"),
+            integrity_ok=bool(integrity.get("ok", True)),
+            problems=list(integrity.get("problems", [])),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "vendor": self.vendor,
+            "database": self.database,
+            "exists": self.exists,
+            "pending_migrations": self.pending_migrations,
+            "counts": self.counts,
+            "pending_events": self.pending_events,
+            "processed_events": self.processed_events,
+            "deferred_events": self.deferred_events,
+            "last_seed": self.last_seed,
+            "integrity": {"ok": self.integrity_ok, "problems": self.problems},
+        }
+
+
+def read(settings: Settings, service: Service) -> ServiceState:
+    """Read one service's state; a missing SQLite file needs no process at all."""
+    if not settings.database_url(service.name):
+        path = service.default_sqlite(settings.root)
+        if not path.exists():
+            return ServiceState(
+                service.name,
+                database=str(path),
+                exists=False,
+                pending_migrations=["(all: the database does not exist yet)"],
+            )
+    return ServiceState.from_report(manage_json(settings, service, "stack_state"))
+
+
+def read_all(settings: Settings, services: tuple[Service, ...]) -> dict[str, ServiceState]:
+    """Read several services' states in parallel (one process each)."""
+    with ThreadPoolExecutor(max_workers=len(services) or 1) as pool:
+        states = list(pool.map(lambda s: read(settings, s), services))
+    return {state.service: state for state in states}

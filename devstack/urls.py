@@ -1,0 +1,28 @@
+"""Broker and database URLs: masking passwords, telling local from remote."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
+
+
+def mask_url(url: str) -> str:
+    """Return ``url`` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+
+
+def is_local(url: str) -> bool:
+    """Tell whether a database URL points at this machine (SQLite always does)."""
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite"):
+        return True
+    return (parts.hostname or "") in LOCAL_HOSTS

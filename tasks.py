@@ -1,0 +1,193 @@
+"""Invoke tasks that bring the ticketing platform's dev stack to a seeded, verified state.
+
+This file only assembles the collection; the logic lives in the ``devstack`` package.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from invoke import Collection, Context, Task, task
+
+from devstack import cli, config, registry
+
+ROOT = Path(__file__).resolve().parent
+GUARD_HELP = {
+    "stop-servers": "stop processes holding the service's SQLite file first (default: refuse)",
+    "allow-remote": "allow writing to a non-local or production database (default: refuse)",
+}
+COUNT_HELP = {
+    "auth-employees": "extra auth employees beyond the 8 fixed ones (default: as last seeded, else 0)",
+    "employees": "helpdesk employees, at most 9,999 (default: as last seeded, else 50)",
+    "tickets": "helpdesk tickets (default: as last seeded, else 20)",
+    "seed": "random seed of generated data (default: as last seeded, else 7)",
+}
+
+
+@task(
+    help={
+        "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
+        "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
+    }
+)
+def check_rabbit(c: Context, timeout: str = "0", url: str = "") -> None:
+    """Check that RabbitMQ answers: TCP, AMQP login, virtual host."""
+    cli.check_rabbit(c, timeout, url or None)
+
+
+@task(
+    help={
+        "force": "rebuild even when the stamp matches (default: off)",
+        "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
+    }
+)
+def install(c: Context, force: bool = False, service: str = "") -> None:
+    """Build each service's virtualenv from its requirements (skipped if current)."""
+    cli.install(c, force, service or None)
+
+
+def _migrate_task(service: registry.Service) -> Task[Any]:
+    def body(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> None:
+        cli.migrate(c, service.name, stop_servers, allow_remote)
+
+    body.__doc__ = f"Apply pending migrations of {service.name} ({service.title})."
+    return Task(body, name=service.name, pre=[install], help=GUARD_HELP)
+
+
+def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
+    def body(c: Context, **flags: Any) -> None:
+        stop_servers = bool(flags.pop("stop_servers", False))
+        allow_remote = bool(flags.pop("allow_remote", False))
+        cli.seed(c, service.name, flags, stop_servers, allow_remote)
+
+    names = [flag.option for flag in service.seed_flags] + ["seed"]
+    params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default="") for n in names]
+    params += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False)
+        for n in ("stop_servers", "allow_remote")
+    ]
+    body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    body.__doc__ = f"Seed {service.name} ({service.title}); skipped if already seeded."
+    helps = {
+        n.replace("_", "-"): COUNT_HELP[
+            "auth-employees" if service.name == "auth" and n == "employees" else n
+        ]
+        for n in names
+    }
+    return Task(body, name=service.name, pre=pre, help={**helps, **GUARD_HELP})
+
+
+migrate_tasks = {s.name: _migrate_task(s) for s in registry.SERVICES}
+
+
+@task(pre=[install, *migrate_tasks.values()], help={"via": "transport: local (default: local)", **GUARD_HELP})
+def sync(c: Context, via: str = "local", stop_servers: bool = False, allow_remote: bool = False) -> None:
+    """Move auth's pending sync events to workflow and helpdesk."""
+    cli.sync(c, via, stop_servers, allow_remote)
+
+
+seed_tasks: dict[str, Task[Any]] = {}
+for _service in registry.SERVICES:
+    _pre: list[Task[Any]] = [install, migrate_tasks[_service.name]]
+    for _need in _service.needs:
+        _pre += [migrate_tasks[_need], seed_tasks[_need], sync]
+    seed_tasks[_service.name] = _seed_task(_service, _pre)
+
+
+@task(
+    help={
+        **{k: v for k, v in COUNT_HELP.items()},
+        "offline": "skip the RabbitMQ check and say so (default: off)",
+        "report": "also write the summary as JSON to this path (default: none)",
+        "rabbit-timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
+        **GUARD_HELP,
+    }
+)
+def seed_all(
+    c: Context,
+    auth_employees: str = "",
+    employees: str = "",
+    tickets: str = "",
+    seed: str = "",
+    offline: bool = False,
+    stop_servers: bool = False,
+    allow_remote: bool = False,
+    report: str = "",
+    rabbit_timeout: str = "0",
+) -> None:
+    """Install, migrate, seed, sync and verify every service."""
+    flags = {
+        "auth_employees": auth_employees or None,
+        "employees": employees or None,
+        "tickets": tickets or None,
+        "seed": seed or None,
+    }
+    cli.seed_all(c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout)
+
+
+@task(
+    help={
+        k: v.replace("default: as last seeded", "default: as the databases were last seeded")
+        for k, v in COUNT_HELP.items()
+    }
+)
+def verify(
+    c: Context, auth_employees: str = "", employees: str = "", tickets: str = "", seed: str = ""
+) -> None:
+    """Check the expected counts, pending events and integrity of every service."""
+    flags = {
+        "auth_employees": auth_employees or None,
+        "employees": employees or None,
+        "tickets": tickets or None,
+        "seed": seed or None,
+    }
+    cli.verify(c, flags)
+
+
+@task(help={"json": "print a JSON document instead of a table (default: off)"})
+def status(c: Context, json: bool = False) -> None:
+    """Show each service's database, migrations, rows, events and holders."""
+    cli.status(c, json)
+
+
+def _reset_task(service: registry.Service) -> Task[Any]:
+    def body(
+        c: Context,
+        no_backup: bool = False,
+        yes: bool = False,
+        stop_servers: bool = False,
+        allow_remote: bool = False,
+    ) -> None:
+        cli.reset_services(c, (service.name,), no_backup, yes, stop_servers, allow_remote)
+
+    body.__doc__ = f"Remove {service.name}'s data (SQLite is backed up first)."
+    return Task(body, name=service.name, help=RESET_HELP)
+
+
+RESET_HELP = {
+    "no-backup": "do not copy the SQLite file to the backups folder first (default: copy)",
+    "yes": "confirm dropping PostgreSQL data (default: refuse)",
+    **GUARD_HELP,
+}
+
+
+@task(help=RESET_HELP)
+def reset_all(
+    c: Context,
+    no_backup: bool = False,
+    yes: bool = False,
+    stop_servers: bool = False,
+    allow_remote: bool = False,
+) -> None:
+    """Remove every service's data (SQLite files are backed up first)."""
+    cli.reset_services(c, registry.NAMES, no_backup, yes, stop_servers, allow_remote)
+
+
+ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all)
+ns.add_collection(Collection("migrate", *migrate_tasks.values()))
+ns.add_collection(Collection("seed", *seed_tasks.values()))
+ns.add_collection(Collection("reset", *(_reset_task(s) for s in registry.SERVICES)))
+ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})
