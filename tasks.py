@@ -44,7 +44,7 @@ def check_rabbit(c: Context, timeout: str = "0", url: str = "") -> None:
     }
 )
 def install(c: Context, force: bool = False, service: str = "") -> None:
-    """Build each service's virtualenv from its requirements (skipped if current)."""
+    """Build each service's virtualenv (skipped when it is current)."""
     cli.install(c, force, service or None)
 
 
@@ -52,7 +52,7 @@ def _migrate_task(service: registry.Service) -> Task[Any]:
     def body(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> None:
         cli.migrate(c, service.name, stop_servers, allow_remote)
 
-    body.__doc__ = f"Apply pending migrations of {service.name} ({service.title})."
+    body.__doc__ = f"Apply pending migrations of the {service.name} service."
     return Task(body, name=service.name, pre=[install], help=GUARD_HELP)
 
 
@@ -70,7 +70,7 @@ def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
         for n in ("stop_servers", "allow_remote")
     ]
     body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    body.__doc__ = f"Seed {service.name} ({service.title}); skipped if already seeded."
+    body.__doc__ = f"Seed the {service.name} service (skipped when already seeded)."
     helps = {
         n.replace("_", "-"): COUNT_HELP[
             "auth-employees" if service.name == "auth" and n == "employees" else n
@@ -137,7 +137,7 @@ def seed_all(
 def verify(
     c: Context, auth_employees: str = "", employees: str = "", tickets: str = "", seed: str = ""
 ) -> None:
-    """Check the expected counts, pending events and integrity of every service."""
+    """Check counts, pending events and integrity against the expected state."""
     flags = {
         "auth_employees": auth_employees or None,
         "employees": employees or None,
@@ -149,7 +149,7 @@ def verify(
 
 @task(help={"json": "print a JSON document instead of a table (default: off)"})
 def status(c: Context, json: bool = False) -> None:
-    """Show each service's database, migrations, rows, events and holders."""
+    """Show databases, migrations, rows, events, holders and RabbitMQ."""
     cli.status(c, json)
 
 

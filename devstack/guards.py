@@ -38,10 +38,11 @@ def sqlite_path(settings: Settings, service: Service) -> Path | None:
     parts = urlsplit(url)
     if not parts.scheme.startswith("sqlite"):
         return None
-    raw = unquote(parts.path)
-    if os.name == "nt" and raw.startswith("/") and len(raw) > 2 and raw[2] == ":":
-        raw = raw[1:]
-    return Path(raw) if raw else None
+    raw = unquote(parts.path)[1:]  # as dj-database-url reads it: sqlite:////abs, sqlite:///rel
+    if not raw or raw == ":memory:":
+        return None
+    path = Path(raw)
+    return path if path.is_absolute() else service.folder(settings.root) / path
 
 
 def is_runserver(cmdline: list[str], cwd: str | None, service_dir: Path) -> bool:
@@ -60,6 +61,12 @@ def is_runserver(cmdline: list[str], cwd: str | None, service_dir: Path) -> bool
         if os.path.normcase(str(path.resolve())) == target:
             return True
     return False
+
+
+def short_command(cmdline: list[str], limit: int = 120) -> str:
+    """Return a command line on one line, cut to ``limit`` characters."""
+    text = " ".join(" ".join(cmdline).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _own_family() -> set[int]:
@@ -92,7 +99,7 @@ def find_holders(database: Path, service_dir: Path, exclude: Iterable[int] = ())
             if held:
                 why = f"has {Path(held[0]).name} open"
         if why:
-            holders.append(Holder(proc.pid, " ".join(cmdline) or proc.name(), why))
+            holders.append(Holder(proc.pid, short_command(cmdline) or proc.name(), why))
     return holders
 
 
@@ -177,12 +184,15 @@ def run_lock(settings: Settings, name: str = "run", timeout: float | None = None
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = lock_owner(path)
+            if owner == me.pid:
+                yield  # already held by this process (a task and its pre-tasks)
+                return
             if owner is None:
                 path.unlink(missing_ok=True)
                 continue
             if time.monotonic() >= deadline:
                 raise GuardError(
-                    f"Another run (PID {owner}) is already working on the stack; "
+                    f"Another run (PID {owner or 'starting'}) is already working on the stack; "
                     "wait for it to finish and try again."
                 ) from None
             time.sleep(delay)
@@ -197,10 +207,17 @@ def run_lock(settings: Settings, name: str = "run", timeout: float | None = None
         path.unlink(missing_ok=True)
 
 
-def lock_owner(path: Path) -> int | None:
-    """Return the PID holding lock file ``path`` if that process still lives, else None."""
+def lock_owner(path: Path, fresh: float = 5.0) -> int | None:
+    """Return the PID holding lock file ``path`` if that process still lives, else None.
+
+    A lock file that is still empty belongs to a run that is writing it right now: it
+    counts as held (PID 0) for ``fresh`` seconds.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if not text.strip():
+            return 0 if time.time() - path.stat().st_mtime < fresh else None
+        data = json.loads(text)
         proc = psutil.Process(int(data["pid"]))
         if abs(proc.create_time() - float(data["created"])) > 1.0:
             return None

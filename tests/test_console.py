@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import io
+
+from devstack.console import Console, wants_color
+
+
+class Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_color_only_on_a_terminal_without_no_color() -> None:
+    assert wants_color(Tty(), {}) is True
+    assert wants_color(Tty(), {"NO_COLOR": "1"}) is False
+    assert wants_color(io.StringIO(), {}) is False
+
+
+def test_plain_output_has_no_escape_codes() -> None:
+    out = io.StringIO()
+    console = Console(out, color=False)
+    console.ok("seed.auth", 1.234, "System +4")
+    console.skip("migrate.auth", "no pending migrations")
+    console.table(("step", "result"), [("install", "skipped")])
+    text = out.getvalue()
+    assert "\x1b[" not in text
+    assert "OK seed.auth (1.23 s): System +4" in text
+    assert "SKIP migrate.auth: no pending migrations" in text
+    assert "install  skipped" in text
+
+
+def test_colored_output_uses_escape_codes() -> None:
+    out = Tty()
+    Console(out, color=True).ok("x", 0.1)
+    assert "\x1b[" in out.getvalue()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+
+from devstack import registry
+from devstack.errors import UsageError
+from devstack.options import SeedOptions, parse_count, resolve, single_service_flags
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("-1", "--employees must be 0 or more, got -1."),
+        ("abc", "--employees must be a whole number, got 'abc'."),
+        ("1.5", "--employees must be a whole number, got '1.5'."),
+        ("10000", "--employees can be at most 9,999, got 10,000."),
+    ],
+)
+def test_parse_count_rejects_bad_values_in_one_sentence(value: str, message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse_count("employees", value, 9_999)
+    assert str(caught.value) == message
+
+
+def test_defaults_on_a_fresh_stack() -> None:
+    assert resolve({}) == SeedOptions(auth_employees=0, employees=50, tickets=20, seed=7)
+
+
+def test_flag_beats_config_beats_last_seed() -> None:
+    last = {"auth": {"employees": 3, "seed": 9}, "helpdesk": {"employees": 60, "tickets": 30, "seed": 9}}
+    options = resolve({"tickets": "40"}, {"employees": 55, "tickets": 25}, last)
+    assert options == SeedOptions(auth_employees=3, employees=55, tickets=40, seed=9)
+
+
+def test_config_values_are_validated_like_flags() -> None:
+    with pytest.raises(UsageError, match="--tickets must be 0 or more"):
+        resolve({}, {"tickets": -5})
+
+
+def test_service_view_uses_the_service_option_names() -> None:
+    options = SeedOptions(auth_employees=4, employees=10, tickets=2, seed=3)
+    assert options.for_service(registry.get("auth")) == {"employees": 4, "seed": 3}
+    assert options.for_service(registry.get("workflow")) == {"seed": 3}
+    assert options.seed_args(registry.get("helpdesk")) == [
+        "--employees",
+        "10",
+        "--tickets",
+        "2",
+        "--seed",
+        "3",
+    ]
+
+
+def test_single_service_flags_map_to_runner_keys() -> None:
+    auth = registry.get("auth")
+    assert single_service_flags(auth, employees="5", seed=None) == {"seed": None, "auth_employees": "5"}

@@ -1,0 +1,124 @@
+"""Task wiring: names, pre-tasks, help texts and exit codes, with Invoke's MockContext."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from invoke import Config, MockContext
+from invoke.exceptions import Exit
+
+from devstack import config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tasks() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("devstack_tasks", REPO / "tasks.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["devstack_tasks"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def context(tmp_path: Path, **overrides: Any) -> MockContext:
+    section = {**config.DEFAULTS, "root": str(tmp_path), **overrides}
+    return MockContext(config=Config(overrides={"devstack": section}))
+
+
+def test_task_names(tasks: ModuleType) -> None:
+    names = set(tasks.ns.task_names)
+    assert {
+        "check-rabbit",
+        "install",
+        "sync",
+        "seed-all",
+        "verify",
+        "status",
+        "reset-all",
+        "migrate.auth",
+        "migrate.workflow",
+        "migrate.helpdesk",
+        "seed.auth",
+        "seed.workflow",
+        "seed.helpdesk",
+        "reset.auth",
+        "reset.workflow",
+        "reset.helpdesk",
+    } <= names
+
+
+def test_every_task_has_a_short_imperative_summary_and_help_on_every_flag(tasks: ModuleType) -> None:
+    for name in tasks.ns.task_names:
+        task = tasks.ns[name]
+        first = (task.__doc__ or "").strip().splitlines()[0]
+        assert first and len(first) <= 72, name
+        for arg in task.get_arguments():
+            assert arg.help and "default" in arg.help, f"{name} --{arg.name}"
+
+
+def test_seed_workflow_needs_auth_seeded_and_synced(tasks: ModuleType) -> None:
+    pre = [t.name for t in tasks.ns["seed.workflow"].pre]
+    assert pre[0] == "install"
+    assert pre.index("auth") < pre.index("sync")  # seed.auth (migrate.auth comes before it)
+    assert tasks.ns["seed.auth"] in tasks.ns["seed.workflow"].pre
+    assert tasks.ns["sync"] in tasks.ns["seed.workflow"].pre
+
+
+def test_seed_flags_come_from_the_registry(tasks: ModuleType) -> None:
+    def flags(name: str) -> set[str]:
+        return {a.name for a in tasks.ns[name].get_arguments()}
+
+    assert flags("seed.helpdesk") == {"employees", "tickets", "seed", "stop_servers", "allow_remote"}
+    assert flags("seed.auth") == {"employees", "seed", "stop_servers", "allow_remote"}
+    assert flags("seed.workflow") == {"seed", "stop_servers", "allow_remote"}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "code"),
+    [
+        ("seed.helpdesk", {"employees": "-1"}, 2),
+        ("seed.helpdesk", {"tickets": "abc"}, 2),
+        ("seed.auth", {"employees": "10000"}, 2),
+        ("seed-all", {"employees": "-1"}, 2),
+        ("seed-all", {"tickets": "abc"}, 2),
+        ("install", {"service": "billing"}, 2),
+        ("check-rabbit", {"timeout": "soon"}, 2),
+        ("sync", {"via": "pigeon"}, 2),
+    ],
+)
+def test_bad_input_exits_with_a_code_and_writes_nothing(
+    tasks: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    kwargs: dict[str, str],
+    code: int,
+) -> None:
+    with pytest.raises(Exit) as caught:
+        tasks.ns[name].body(context(tmp_path), **kwargs)
+    assert caught.value.code == code
+    err = capsys.readouterr().err
+    assert err.startswith("ERROR ") and err.count("\n") == 1
+    assert not any(tmp_path.rglob("*.sqlite3"))
+
+
+def test_status_json_on_an_empty_checkout(
+    tasks: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    for name in ("auth", "workflow", "helpdesk"):
+        (tmp_path / "services" / name).mkdir(parents=True)
+    tasks.ns["status"].body(context(tmp_path, broker_url="amqp://guest:secret@127.0.0.1:1//"), json=True)
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["services"]) == {"auth", "workflow", "helpdesk"}
+    assert report["services"]["auth"]["exists"] is False
+    assert report["rabbitmq"]["answers"] is False
+    assert "secret" not in json.dumps(report)
