@@ -99,10 +99,11 @@ for _service in registry.SERVICES:
 
 @task(
     help={
-        **{k: v for k, v in COUNT_HELP.items()},
+        **COUNT_HELP,
         "offline": "skip the RabbitMQ check and say so (default: off)",
         "report": "also write the summary as JSON to this path (default: none)",
         "rabbit-timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
+        "sync": "how events reach workflow and helpdesk: local or broker (default: local)",
         **GUARD_HELP,
     }
 )
@@ -117,6 +118,7 @@ def seed_all(
     allow_remote: bool = False,
     report: str = "",
     rabbit_timeout: str = "0",
+    sync: str = "",
 ) -> None:
     """Install, migrate, seed, sync and verify every service."""
     flags = {
@@ -125,7 +127,7 @@ def seed_all(
         "tickets": tickets or None,
         "seed": seed or None,
     }
-    cli.seed_all(c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout)
+    cli.seed_all(c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout, sync or None)
 
 
 @task(

@@ -107,10 +107,19 @@ def seed(
     guarded(body)
 
 
+TRANSPORTS = ("local", "broker")
+
+
+def check_transport(via: str) -> None:
+    if via not in TRANSPORTS:
+        raise UsageError(f"The sync transport must be one of {', '.join(TRANSPORTS)}, got '{via}'.")
+    if via == "broker":
+        raise UsageError("Sync over RabbitMQ is not available yet; use the local transport.")
+
+
 def sync(c: Context, via: str, stop_servers: bool, allow_remote: bool) -> None:
     def body() -> None:
-        if via != "local":
-            raise UsageError(f"--via must be 'local', got '{via}'.")
+        check_transport(via)
         stack = stack_of(c, stop_servers, allow_remote)
         with run_lock(stack.settings):
             stack.sync()
@@ -126,9 +135,12 @@ def seed_all(
     allow_remote: bool,
     report: str | None,
     rabbit_timeout: object,
+    transport: str | None = None,
 ) -> None:
     def body() -> None:
         started = time.perf_counter()
+        via = transport or str(section(c).get("sync") or "local")
+        check_transport(via)
         seed_config = section(c).get("seed")
         options_mod.resolve(flags, seed_config)  # fail on bad flags before any work
         wait = parse_seconds("rabbit-timeout", rabbit_timeout)
