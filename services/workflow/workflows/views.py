@@ -1,0 +1,19 @@
+"""Serve the health endpoint."""
+
+from django.db import DatabaseError, connection
+from django.db.migrations.executor import MigrationExecutor
+from django.http import HttpRequest, JsonResponse
+
+
+def health(request: HttpRequest) -> JsonResponse:
+    """Report whether the database answers and whether migrations are pending."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        executor = MigrationExecutor(connection)
+        pending = bool(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    except DatabaseError:
+        body = {"service": "workflow", "database": "error", "migrations_pending": True}
+        return JsonResponse(body, status=503)
+    return JsonResponse({"service": "workflow", "database": "ok", "migrations_pending": pending})
