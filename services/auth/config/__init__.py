@@ -1,0 +1,5 @@
+"""Configure the auth service project."""
+
+from .celery_app import app as celery_app
+
+__all__ = ("celery_app",)
