@@ -1,0 +1,5 @@
+"""Configure the helpdesk Django project."""
+
+from .celery_app import app as celery_app
+
+__all__ = ["celery_app"]

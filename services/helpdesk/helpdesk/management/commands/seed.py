@@ -1,0 +1,62 @@
+"""Seed helpdesk employees then tickets, in one transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
+
+from helpdesk.management.base import HelpdeskCommand, count_arg, seed_arg
+from helpdesk.seeding import DEFAULT_EMPLOYEES, DEFAULT_SEED, DEFAULT_TICKETS, SeedError, SeedReport, run_seed
+
+
+def human_lines(report: SeedReport) -> list[str]:
+    """Return the human summary of a seed report, one line per model and note."""
+    lines = [
+        f"{step.model}: {step.rows.created} created, {step.rows.updated} updated, "
+        f"{step.rows.unchanged} unchanged"
+        for step in report.steps
+    ]
+    lines.extend(f"Note: {note}" for note in report.notes)
+    if not report.changed:
+        lines.append("Nothing to do: already seeded.")
+    return lines
+
+
+class Command(HelpdeskCommand):
+    """Seed helpdesk employees then tickets, in one transaction."""
+
+    help = "Seed helpdesk employees then tickets in one transaction (idempotent)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Declare the counts, the seed and the output format."""
+        parser.add_argument(
+            "--employees", type=count_arg, default=DEFAULT_EMPLOYEES,
+            help=f"Number of employees MA0001.. to seed, at most 9,999 (default {DEFAULT_EMPLOYEES}).",
+        )
+        parser.add_argument(
+            "--tickets", type=count_arg, default=DEFAULT_TICKETS,
+            help=f"Number of tickets TX00000001.. to seed (default {DEFAULT_TICKETS}).",
+        )
+        parser.add_argument(
+            "--seed", type=seed_arg, default=DEFAULT_SEED,
+            help=f"Integer seed of the generated values (default {DEFAULT_SEED}).",
+        )
+        parser.add_argument(
+            "--json", action="store_true", help="Print one JSON report on stdout (default: human text)."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        """Run the seed and print its report."""
+        try:
+            report = run_seed(options["employees"], options["tickets"], options["seed"])
+        except SeedError as error:
+            raise CommandError(str(error)) from error
+        if options["json"]:
+            for line in human_lines(report):
+                self.stderr.write(line)
+            self.stdout.write(json.dumps(report.as_json()))
+        else:
+            for line in human_lines(report):
+                self.stdout.write(line)

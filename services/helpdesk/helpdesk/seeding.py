@@ -1,0 +1,427 @@
+"""Seed help desk employees and tickets idempotently, fast and deterministically.
+
+Rows are keyed on natural keys (``company_id`` for employees, ``ticket_number``
+for tickets). Desired rows are generated in chunks from ``random.Random``
+instances seeded by ``--seed``; each chunk is compared with the stored rows in
+one query, then new rows are bulk-created and changed rows bulk-updated.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from django.contrib.auth.hashers import make_password
+from django.db import connections, models, router, transaction
+
+from .models import Department, Employee, ExternalEmployee, HDTSUser, SeedMark, Ticket
+from .passwords import seed_password
+
+DEFAULT_EMPLOYEES = 50
+DEFAULT_TICKETS = 20
+DEFAULT_SEED = 7
+MAX_EMPLOYEES = 9_999
+MAX_TICKETS = 1_000_000
+CHUNK_SIZE = 2_000
+EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+SUBMISSION_WINDOW_SECONDS = 365 * 24 * 3600
+SEED_MARK_NAME = "seed"
+COUNT_MODELS: tuple[type[models.Model], ...] = (Employee, Ticket, HDTSUser, ExternalEmployee)
+
+FIRST_NAMES = (
+    "Ada", "Alan", "Amelia", "Ben", "Carla", "Chen", "Dana", "Diego", "Elena", "Emeka",
+    "Farah", "Felix", "Grace", "Hana", "Hugo", "Ines", "Ivan", "Jana", "Jonas", "Kai",
+    "Karin", "Leo", "Lina", "Marco", "Maya", "Nadia", "Nils", "Olga", "Omar", "Paula",
+    "Priya", "Quinn", "Rosa", "Sami", "Sofia", "Tariq", "Tess", "Uma", "Victor", "Yara",
+)
+LAST_NAMES = (
+    "Abbott", "Bauer", "Castillo", "Dimitrov", "Eriksen", "Fischer", "Garcia", "Haddad",
+    "Ito", "Jensen", "Kowalski", "Larsen", "Mendoza", "Nakamura", "Okafor", "Petrov",
+    "Quispe", "Reyes", "Santos", "Tanaka", "Umar", "Varga", "Weber", "Xu", "Yilmaz",
+    "Zhang", "Moreau", "Novak", "Silva", "Costa",
+)
+DEPARTMENTS = (Department.IT, Department.ASSET, Department.BUDGET)
+CATEGORY_DEPARTMENT = {
+    Ticket.Category.IT_SUPPORT: Department.IT,
+    Ticket.Category.ASSET_CHECK_IN: Department.ASSET,
+    Ticket.Category.ASSET_CHECK_OUT: Department.ASSET,
+    Ticket.Category.NEW_BUDGET_PROPOSAL: Department.BUDGET,
+    Ticket.Category.OTHERS: Department.IT,
+}
+CATEGORIES = tuple(CATEGORY_DEPARTMENT)
+SUB_CATEGORIES = {
+    Ticket.Category.IT_SUPPORT: (
+        "Access Request", "Software Installation", "Hardware Issue", "Network Issue", "Password Reset",
+    ),
+    Ticket.Category.ASSET_CHECK_IN: ("Check In",),
+    Ticket.Category.ASSET_CHECK_OUT: ("Check Out",),
+    Ticket.Category.NEW_BUDGET_PROPOSAL: ("Budget Approval",),
+    Ticket.Category.OTHERS: ("Software Installation", "General Inquiry"),
+}
+SUBJECT_DETAILS = {
+    Ticket.Category.IT_SUPPORT: (
+        "cannot sign in to the portal", "laptop runs slowly", "VPN drops every hour",
+        "need access to the shared drive", "printer on floor 2 offline",
+    ),
+    Ticket.Category.ASSET_CHECK_IN: (
+        "returning a laptop", "returning a monitor", "returning a projector", "returning a phone",
+    ),
+    Ticket.Category.ASSET_CHECK_OUT: (
+        "need a laptop for a new hire", "borrowing a projector", "need a spare monitor",
+        "need a test phone",
+    ),
+    Ticket.Category.NEW_BUDGET_PROPOSAL: (
+        "training budget for next quarter", "new workstation purchase", "software licence renewal",
+        "team offsite",
+    ),
+    Ticket.Category.OTHERS: (
+        "install a diagram editor", "question about leave policy", "desk relocation",
+        "install a PDF reader",
+    ),
+}
+STATUSES = tuple(Ticket.Status)
+PRIORITIES = tuple(Ticket.Priority)
+EMPLOYEE_FIELDS = ("first_name", "last_name", "email", "department", "role", "status")
+TICKET_FIELDS = (
+    "employee_id", "subject", "category", "sub_category", "priority", "department", "status",
+    "requested_budget", "submitted_at",
+)
+
+T = TypeVar("T")
+
+
+class SeedError(ValueError):
+    """Report seed options that cannot be applied (one sentence, what to do)."""
+
+
+@dataclass
+class ModelReport:
+    """Count the rows a seed step created, updated and left unchanged."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Return whether the step wrote any row."""
+        return bool(self.created or self.updated)
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counts as a JSON-ready mapping."""
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+@dataclass
+class StepReport:
+    """Describe one seed step: its model, row counts and notes."""
+
+    model: str
+    rows: ModelReport = field(default_factory=ModelReport)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SeedReport:
+    """Describe a whole seed run, in the JSON shape of the contract."""
+
+    options: dict[str, int]
+    steps: list[StepReport]
+    counts: dict[str, int]
+
+    @property
+    def changed(self) -> bool:
+        """Return whether any step wrote a row."""
+        return any(step.rows.changed for step in self.steps)
+
+    @property
+    def notes(self) -> list[str]:
+        """Return the notes of every step, in step order."""
+        return [note for step in self.steps for note in step.notes]
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the report as the contract's JSON document."""
+        return {
+            "service": "helpdesk",
+            "options": dict(self.options),
+            "models": {step.model: step.rows.as_dict() for step in self.steps},
+            "counts": dict(self.counts),
+            "changed": self.changed,
+        }
+
+
+class PasswordHash:
+    """Hash the seed password once, and only when a new row needs it."""
+
+    def __init__(self) -> None:
+        """Start without a hash."""
+        self._value: str | None = None
+
+    @property
+    def value(self) -> str:
+        """Return the hash of the seed password, computing it on first use."""
+        if self._value is None:
+            self._value = make_password(seed_password())
+        return self._value
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Yield lists of at most ``size`` items, in order."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def company_id(index: int) -> str:
+    """Return the company id of the seeded employee number ``index`` (1-based)."""
+    return f"MA{index:04d}"
+
+
+def ticket_number(index: int) -> str:
+    """Return the ticket number of the seeded ticket number ``index`` (1-based)."""
+    return f"TX{index:08d}"
+
+
+def validate_counts(employees: int | None, tickets: int | None) -> None:
+    """Raise SeedError when a count is negative or too large."""
+    if employees is not None:
+        if employees < 0:
+            raise SeedError(f"The employee count {employees} is negative; give 0 or more employees.")
+        if employees > MAX_EMPLOYEES:
+            raise SeedError(
+                f"Cannot seed {employees:,} employees: at most 9,999 employees "
+                "(company ids are MA0001–MA9999); use a smaller --employees."  # noqa: RUF001
+            )
+    if tickets is not None:
+        if tickets < 0:
+            raise SeedError(f"The ticket count {tickets} is negative; give 0 or more tickets.")
+        if tickets > MAX_TICKETS:
+            raise SeedError(
+                f"Cannot seed {tickets:,} tickets: at most {MAX_TICKETS:,} in one run; "
+                "use a smaller --tickets."
+            )
+
+
+def desired_employees(count: int, seed: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (company_id, field values) of the first ``count`` seeded employees.
+
+    Values are drawn sequentially from one ``random.Random(seed)``, a fixed number
+    of draws per row, so the first N rows are the same for any larger count.
+    """
+    rng = random.Random(seed)
+    for index in range(1, count + 1):
+        first = rng.choice(FIRST_NAMES)
+        last = rng.choice(LAST_NAMES)
+        department = rng.choice(DEPARTMENTS)
+        if index == 1:
+            role = Employee.Role.SYSTEM_ADMIN
+        elif index % 10 == 2:
+            role = Employee.Role.TICKET_COORDINATOR
+        else:
+            role = Employee.Role.EMPLOYEE
+        if index % 20 == 0:
+            status = Employee.Status.DENIED
+        elif index % 20 == 19:
+            status = Employee.Status.PENDING
+        else:
+            status = Employee.Status.APPROVED
+        yield company_id(index), {
+            "first_name": first,
+            "last_name": last,
+            "email": f"{first}.{last}.{index:04d}@example.com".lower(),
+            "department": str(department),
+            "role": str(role),
+            "status": str(status),
+        }
+
+
+def desired_tickets(
+    count: int, seed: int, employee_pks: list[int]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Yield (ticket_number, field values) of the first ``count`` seeded tickets.
+
+    Tickets go round-robin over ``employee_pks`` and the categories; all other
+    values come from one seeded generator with a fixed number of draws per row.
+    """
+    rng = random.Random(f"helpdesk-tickets-{seed}")
+    for index in range(1, count + 1):
+        category = CATEGORIES[(index - 1) % len(CATEGORIES)]
+        sub_category = rng.choice(SUB_CATEGORIES[category])
+        detail = rng.choice(SUBJECT_DETAILS[category])
+        status = rng.choice(STATUSES)
+        priority = rng.choice(PRIORITIES)
+        cents = rng.randrange(50_000, 5_000_000)
+        offset = rng.randrange(SUBMISSION_WINDOW_SECONDS)
+        is_new = status == Ticket.Status.NEW
+        is_budget = category == Ticket.Category.NEW_BUDGET_PROPOSAL
+        yield ticket_number(index), {
+            "employee_id": employee_pks[(index - 1) % len(employee_pks)],
+            "subject": f"{sub_category}: {detail}",
+            "category": str(category),
+            "sub_category": sub_category,
+            "priority": None if is_new else str(priority),
+            "department": None if is_new else str(CATEGORY_DEPARTMENT[category]),
+            "status": str(status),
+            "requested_budget": (Decimal(cents) / 100).quantize(Decimal("0.01")) if is_budget else None,
+            "submitted_at": EPOCH + timedelta(seconds=offset),
+        }
+
+
+def sync_chunk(
+    model: type[models.Model],
+    key_field: str,
+    fields: tuple[str, ...],
+    desired: list[tuple[str, dict[str, Any]]],
+    report: ModelReport,
+    on_create: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Create missing rows and update changed ones of one chunk, in two bulk queries."""
+    keys = [key for key, _ in desired]
+    stored = {
+        row[0]: (row[1], row[2:])
+        for row in model._default_manager.filter(**{f"{key_field}__in": keys})
+        .order_by()
+        .values_list(key_field, "pk", *fields)
+    }
+    to_create: list[models.Model] = []
+    to_update: list[models.Model] = []
+    for key, values in desired:
+        wanted = tuple(values[name] for name in fields)
+        found = stored.get(key)
+        if found is None:
+            extra = on_create() if on_create is not None else {}
+            to_create.append(model(**{key_field: key}, **values, **extra))
+        elif found[1] != wanted:
+            to_update.append(model(pk=found[0], **{key_field: key}, **values))
+        else:
+            report.unchanged += 1
+    if to_create:
+        model._default_manager.bulk_create(to_create, batch_size=CHUNK_SIZE)
+        report.created += len(to_create)
+    if to_update:
+        update_rows(model, fields, to_update)
+        report.updated += len(to_update)
+
+
+def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[models.Model]) -> None:
+    """Update ``fields`` of rows by primary key with one ``executemany`` call.
+
+    ``bulk_update`` builds one CASE expression per field over the whole batch,
+    which grows quadratically on SQLite; a prepared UPDATE per row does not.
+    """
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    columns = [model._meta.get_field(name) for name in fields]
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
+    pk = model._meta.pk
+    assert pk is not None
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(pk.column)} = %s"
+    params = [
+        [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns]
+        + [pk.get_db_prep_save(row.pk, connection)]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
+def leftover_note(model: type[models.Model], count: int, option: str) -> list[str]:
+    """Return a note when more rows exist than requested (a smaller count never deletes)."""
+    total = model._default_manager.count()
+    if total <= count:
+        return []
+    name = model._meta.verbose_name_plural
+    return [
+        f"{total - count:,} existing {name} beyond {option} {count:,} were kept "
+        "(a smaller count never deletes)."
+    ]
+
+
+def seed_employees(
+    count: int = DEFAULT_EMPLOYEES,
+    seed: int = DEFAULT_SEED,
+    password: PasswordHash | None = None,
+) -> StepReport:
+    """Create or update the first ``count`` seeded employees (MA0001, MA0002, ...)."""
+    validate_counts(count, None)
+    password = password or PasswordHash()
+    report = StepReport(model="Employee")
+    for chunk in chunked(desired_employees(count, seed), CHUNK_SIZE):
+        sync_chunk(
+            Employee, "company_id", EMPLOYEE_FIELDS, chunk, report.rows,
+            on_create=lambda: {"password": password.value},
+        )
+    report.notes.extend(leftover_note(Employee, count, "--employees"))
+    return report
+
+
+def seeded_employee_pks(employees: int | None) -> list[int]:
+    """Return employee pks for round-robin: MA0001..MAnnnn, or all employees when None."""
+    queryset = Employee.objects.order_by("company_id", "pk")
+    if employees is not None:
+        queryset = queryset.filter(company_id__in=[company_id(i) for i in range(1, employees + 1)])
+    return list(queryset.values_list("pk", flat=True))
+
+
+def seed_tickets(
+    count: int = DEFAULT_TICKETS,
+    seed: int = DEFAULT_SEED,
+    employees: int | None = None,
+) -> StepReport:
+    """Create or update the first ``count`` seeded tickets (TX00000001, ...).
+
+    Tickets go round-robin over the seeded employees MA0001..MA``employees``,
+    or over all employees by company id when ``employees`` is None.
+    """
+    validate_counts(None, count)
+    report = StepReport(model="Ticket")
+    if count > 0:
+        pks = seeded_employee_pks(employees)
+        if not pks:
+            raise SeedError("Tickets need at least one employee; seed employees first, then tickets.")
+        for chunk in chunked(desired_tickets(count, seed, pks), CHUNK_SIZE):
+            sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows)
+    report.notes.extend(leftover_note(Ticket, count, "--tickets"))
+    return report
+
+
+def model_counts() -> dict[str, int]:
+    """Return the row count of every model named in the contract."""
+    return {model.__name__: model._default_manager.count() for model in COUNT_MODELS}
+
+
+def save_seed_mark(options: dict[str, int], changed: bool) -> None:
+    """Store the options when they differ from the stored ones or rows changed."""
+    stored = SeedMark.objects.filter(name=SEED_MARK_NAME).values_list("options", flat=True).first()
+    if changed or stored != options:
+        SeedMark.objects.update_or_create(name=SEED_MARK_NAME, defaults={"options": options})
+
+
+def run_seed(
+    employees: int = DEFAULT_EMPLOYEES,
+    tickets: int = DEFAULT_TICKETS,
+    seed: int = DEFAULT_SEED,
+) -> SeedReport:
+    """Run every seed step in order, in one transaction, and report what changed."""
+    validate_counts(employees, tickets)
+    if tickets > 0 and employees == 0:
+        raise SeedError("Tickets need at least one employee; use --employees 1 or more, or --tickets 0.")
+    options = {"employees": employees, "tickets": tickets, "seed": seed}
+    password = PasswordHash()
+    with transaction.atomic():
+        steps = [
+            seed_employees(employees, seed, password),
+            seed_tickets(tickets, seed, employees),
+        ]
+        report = SeedReport(options=options, steps=steps, counts=model_counts())
+        save_seed_mark(options, report.changed)
+    return report
