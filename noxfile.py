@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import uuid
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import nox
 
 from devstack import registry
+from devstack.workspace import copy_checkout
 
 nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -31,22 +31,6 @@ EXPECTED = {
     "workflow": {"Role": 4, "RoleUser": 9, "Workflow": 5, "Step": 11, "Transition": 9},
     "helpdesk": {"Employee": 50, "Ticket": 20, "HDTSUser": 6, "ExternalEmployee": 8},
 }
-COPY_IGNORE = shutil.ignore_patterns(
-    ".git",
-    ".venv",
-    ".nox",
-    ".devstack",
-    "backups",
-    "logs",
-    "db.sqlite3*",
-    ".seed-password*",
-    "__pycache__",
-    ".pytest_cache",
-    ".mypy_cache",
-    ".ruff_cache",
-    "*.egg-info",
-    "invoke.yaml",
-)
 
 
 def require(session: nox.Session, name: str, address: tuple[str, int]) -> None:
@@ -94,9 +78,7 @@ def tests(session: nox.Session, target: str) -> None:
 def seeded_integration(session: nox.Session, database: str, transport: str) -> None:
     """Seed, sync and verify a copy of the repo, twice, as 'inv seed-all' does."""
     require(session, "RabbitMQ", RABBITMQ)
-    copy = Path(session.create_tmp()) / "repo"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
+    copy = copy_checkout(ROOT, Path(session.create_tmp()) / "repo")
     session.install("-e", str(copy))
     session.chdir(copy)
     env = {"NO_COLOR": "1"}

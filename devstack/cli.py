@@ -14,8 +14,8 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
+from devstack import fastpath, rabbit, registry
 from devstack import options as options_mod
-from devstack import rabbit, registry
 from devstack.console import Console
 from devstack.errors import StackError, UsageError
 from devstack.guards import find_holders, run_lock, sqlite_path
@@ -155,6 +155,14 @@ def seed_all(
                 else:
                     stack.check_rabbit(wait)
                 stack.install()
+                record = fastpath.load(stack.settings)
+                if record is not None:
+                    options = options_mod.resolve(flags, seed_config, fastpath.last_seeds(record))
+                    if options.to_json() == record["options"]:
+                        stack.unchanged_since(record)
+                        ok = True
+                        return
+                fastpath.forget(stack.settings)
                 options = options_mod.resolve(flags, seed_config, stack.last_seeds())
                 for service in registry.SERVICES:
                     stack.migrate(service)
@@ -163,6 +171,7 @@ def seed_all(
                 stack.seed(registry.get("workflow"), options)
                 stack.seed(registry.get("helpdesk"), options)
                 stack.verify(options)
+                fastpath.save(stack.settings, options, stack.counts())
                 ok = True
         finally:
             summary = stack.summary(options, ok, time.perf_counter() - started)

@@ -17,7 +17,7 @@ from devstack.errors import StackError, VerifyError
 from devstack.guards import check_writable
 from devstack.options import SeedOptions
 from devstack.state import ServiceState, read, read_all
-from devstack.sync import sync_local
+from devstack.sync import needs_sync, sync_local
 from devstack.verify import expected_counts, mismatches
 
 Outcome = tuple[bool, str]
@@ -49,17 +49,27 @@ class Stack:
     console: Console
     stop_servers: bool = False
     steps: list[StepResult] = field(default_factory=list)
+    known_counts: dict[str, dict[str, int] | None] | None = None
     _states: dict[str, ServiceState] = field(default_factory=dict)
+    _fresh: set[str] = field(default_factory=set)
 
     # -- state ---------------------------------------------------------------------------
+    # States come from one ``stack_state`` process per service; after a step writes, the
+    # cached state is updated from what the step reported and marked stale, so decisions
+    # need no new process and ``verify`` re-reads only what changed.
 
-    def states(self, services: Iterable[registry.Service] = registry.SERVICES) -> dict[str, ServiceState]:
+    def states(
+        self, services: Iterable[registry.Service] = registry.SERVICES, fresh: bool = False
+    ) -> dict[str, ServiceState]:
         wanted = tuple(services)
-        missing = tuple(s for s in wanted if s.name not in self._states)
+        missing = tuple(
+            s for s in wanted if s.name not in self._states or (fresh and s.name not in self._fresh)
+        )
         if len(missing) > 1:
             self._states.update(read_all(self.settings, missing))
         elif missing:
             self._states[missing[0].name] = read(self.settings, missing[0])
+        self._fresh.update(s.name for s in missing)
         return {s.name: self._states[s.name] for s in wanted}
 
     def state(self, service: registry.Service) -> ServiceState:
@@ -67,6 +77,11 @@ class Stack:
 
     def forget(self, service: registry.Service) -> None:
         self._states.pop(service.name, None)
+        self._fresh.discard(service.name)
+
+    def _touched(self, service: registry.Service) -> ServiceState:
+        self._fresh.discard(service.name)
+        return self._states[service.name]
 
     # -- running steps -------------------------------------------------------------------
 
@@ -132,8 +147,11 @@ class Stack:
                 return False, "no pending migrations"
             self.guard(service)
             manage(self.settings, service, "migrate", "--noinput")
-            self.forget(service)
             count = "all" if not state.exists else str(len(state.pending_migrations))
+            if not state.exists:  # a new database: empty, unseeded, nothing processed
+                state.counts = dict.fromkeys(service.models, 0)
+            state.exists, state.pending_migrations = True, []
+            self._touched(service)
             return True, f"applied {count} migration(s)"
 
         return self.run(f"migrate.{service.name}", action)
@@ -148,27 +166,30 @@ class Stack:
                 return False, f"already seeded with {described}"
             self.guard(service)
             report = manage_json(self.settings, service, "seed", *options.seed_args(service))
-            self.forget(service)
+            state = self._touched(service)
+            state.last_seed, state.counts = wanted, report.get("counts", state.counts)
+            if report.get("changed") and service.publishes:
+                state.pending_events = {**state.pending_events, "(recorded by this seed)": 1}
             return True, describe_seed(report)
 
         return self.run(f"seed.{service.name}", action)
 
     def sync(self) -> StepResult:
-        auth = registry.get("auth")
-
         def action() -> Outcome:
-            if not self.state(auth).pending_event_total:
+            states = self.states()
+            if not needs_sync(states):
                 return False, "no pending events"
-            report = sync_local(self.settings, before_write=self.guard)
+            report = sync_local(self.settings, states, before_write=self.guard)
             for service in registry.SERVICES:
                 self.forget(service)
+            self.states()  # one parallel read for the steps that follow
             return True, report.summary()
 
         return self.run("sync", action)
 
     def verify(self, options: SeedOptions) -> StepResult:
         def action() -> Outcome:
-            problems = mismatches(self.states(), options)
+            problems = mismatches(self.states(fresh=True), options)
             if problems:
                 raise VerifyError(
                     f"The stack is not in the expected state ({len(problems)} problem(s)): "
@@ -177,6 +198,17 @@ class Stack:
             return True, "expected counts, no pending events, integrity intact"
 
         return self.run("verify", action)
+
+    def unchanged_since(self, record: dict[str, Any]) -> None:
+        """Record every remaining step as skipped: nothing changed since a verified run."""
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["at"]))
+        reason = f"nothing changed since the run verified at {when}"
+        names = [f"migrate.{s.name}" for s in registry.SERVICES]
+        names += ["seed.auth", "sync", "seed.workflow", "seed.helpdesk", "verify"]
+        for name in names:
+            self.steps.append(StepResult(name, "skipped", 0.0, reason))
+        self.console.skip("migrate, seed, sync, verify", reason)
+        self.known_counts = record["counts"]
 
     # -- reports -------------------------------------------------------------------------
 
@@ -192,7 +224,7 @@ class Stack:
             "seconds": round(seconds, 3),
             "options": options.to_json(),
             "steps": [s.to_json() for s in self.steps],
-            "counts": self.counts() if ok else {},
+            "counts": (self.known_counts or self.counts()) if ok else {},
             "expected": expected_counts(options),
             "changed": any(
                 s.status == "ran" and not s.name.startswith(("check", "verify")) for s in self.steps

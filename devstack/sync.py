@@ -1,14 +1,17 @@
-"""Move auth's pending sync events to the services that consume them (local transport)."""
+"""Move auth's sync events to the services that consume them (local transport)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from devstack import registry
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
+from devstack.state import ServiceState
 
 
 @dataclass
@@ -17,53 +20,78 @@ class SyncReport:
 
     exported: int = 0
     applied: dict[str, dict[str, int]] = field(default_factory=dict)
+    rebuilt: list[str] = field(default_factory=list)
     delivered: int = 0
 
     def summary(self) -> str:
-        if not self.exported:
-            return "no pending events"
         parts = [
             f"{name} applied {r.get('applied', 0)}, duplicate {r.get('duplicate', 0)}, "
             f"deferred {r.get('deferred', 0)}"
+            + (" (rebuilt from a snapshot)" if name in self.rebuilt else "")
             for name, r in self.applied.items()
         ]
-        return f"{self.exported} events; " + "; ".join(parts) + f"; {self.delivered} marked delivered"
+        head = f"{self.exported} pending event(s)"
+        return "; ".join([head, *parts, f"{self.delivered} marked delivered"])
+
+
+def needs_rebuild(auth: ServiceState, consumer: ServiceState) -> bool:
+    """Tell whether a consumer lost its mirror (new or reset database) while auth holds data."""
+    has_data = bool(auth.counts) and any((auth.counts or {}).values())
+    return has_data and consumer.exists and consumer.processed_events == 0
+
+
+def needs_sync(states: Mapping[str, ServiceState]) -> bool:
+    auth = states["auth"]
+    return bool(auth.pending_event_total) or any(
+        needs_rebuild(auth, states[c.name]) for c in registry.consumers()
+    )
 
 
 def sync_local(
-    settings: Settings, before_write: Callable[[registry.Service], None] | None = None
+    settings: Settings,
+    states: Mapping[str, ServiceState],
+    before_write: Callable[[registry.Service], None] | None = None,
 ) -> SyncReport:
     """Export auth's outbox, apply each event where it is consumed, then mark it delivered.
 
-    An event is marked delivered only when every consumer of its queue has received it, so a
-    failure part-way leaves it pending for the next run (consumers ignore duplicates).
+    A consumer whose mirror is empty (a new or reset database) gets auth's current state as a
+    snapshot instead, which covers every pending event of its queues. An event is marked
+    delivered only when every consumer of its queue has it, so a failure part-way leaves it
+    pending for the next run (consumers ignore duplicates).
     """
     auth = registry.get("auth")
-    lines = [line for line in manage(settings, auth, "export_events").stdout.splitlines() if line.strip()]
-    report = SyncReport(exported=len(lines))
-    if not lines:
-        return report
+    lines = _lines(manage(settings, auth, "export_events").stdout)
     events = [json.loads(line) for line in lines]
+    report = SyncReport(exported=len(lines))
+    rebuild = [c for c in registry.consumers() if needs_rebuild(states["auth"], states[c.name])]
+    snapshot = _lines(manage(settings, auth, "export_events", "--snapshot").stdout) if rebuild else []
+    batches: dict[str, list[str]] = {}
+    for consumer in registry.consumers():
+        source = snapshot if consumer in rebuild else lines
+        batch = [line for line in source if json.loads(line)["queue"] in consumer.consumes]
+        if batch:
+            if before_write:
+                before_write(consumer)
+            batches[consumer.name] = batch
+    with ThreadPoolExecutor(max_workers=len(batches) or 1) as pool:
+        results = dict(
+            zip(batches, pool.map(lambda item: _apply(settings, *item), batches.items()), strict=True)
+        )
     received: dict[str, set[str]] = {}
     for consumer in registry.consumers():
-        batch = [
-            line for line, event in zip(lines, events, strict=True) if event["queue"] in consumer.consumes
-        ]
-        if not batch:
-            continue
-        if before_write:
-            before_write(consumer)
-        result = manage_json(settings, consumer, "apply_events", "-", stdin="\n".join(batch) + "\n")
-        report.applied[consumer.name] = {k: int(v) for k, v in result.items() if k != "ids"}
-        received[consumer.name] = set(result.get("ids", []))
+        mine = {e["id"] for e in events if e["queue"] in consumer.consumes}
+        result = results.get(consumer.name, {})
+        if result:
+            report.applied[consumer.name] = {k: int(v) for k, v in result.items() if k != "ids"}
+        if consumer in rebuild:
+            report.rebuilt.append(consumer.name)
+            received[consumer.name] = mine
+        else:
+            received[consumer.name] = set(result.get("ids", []))
     done = [
         event["id"]
         for event in events
-        if all(
-            event["id"] in received.get(c.name, set())
-            for c in registry.consumers()
-            if event["queue"] in c.consumes
-        )
+        if all(event["id"] in received[c.name] for c in registry.consumers() if event["queue"] in c.consumes)
     ]
     if done:
         if before_write:
@@ -71,3 +99,15 @@ def sync_local(
         marked = manage_json(settings, auth, "mark_delivered", "-", stdin="\n".join(done) + "\n")
         report.delivered = int(marked.get("marked", 0))
     return report
+
+
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def _apply(settings: Settings, consumer: str, batch: list[str]) -> dict[str, Any]:
+    service = registry.get(consumer)
+    result: dict[str, Any] = manage_json(
+        settings, service, "apply_events", "-", stdin="\n".join(batch) + "\n"
+    )
+    return result

@@ -1,0 +1,97 @@
+"""Remember a verified stack so a re-run with nothing to do starts no service process.
+
+After ``seed-all`` verifies the stack, the runner records what it verified: the options and a
+fingerprint of everything that could change the answer (each SQLite file's size and mtime and
+whether a write-ahead log holds data, the migration files, the virtualenv stamps). While the
+fingerprint is unchanged, the previous verification still holds. Any write to a database, a new
+migration or a requirements change invalidates it; PostgreSQL databases never take this path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from devstack import registry
+from devstack.config import Settings
+from devstack.guards import sqlite_path
+from devstack.options import SeedOptions
+from devstack.venvs import STAMP
+
+RECORD = "verified.json"
+
+
+def fingerprint(settings: Settings) -> dict[str, Any] | None:
+    """Describe the stack's files cheaply; None when a database is not a SQLite file."""
+    result: dict[str, Any] = {}
+    for service in registry.SERVICES:
+        database = sqlite_path(settings, service)
+        if database is None or settings.database_url(service.name):
+            return None
+        try:
+            stat = database.stat()
+        except OSError:
+            return None
+        wal = Path(f"{database}-wal")
+        wal_size = wal.stat().st_size if wal.exists() else 0
+        result[service.name] = {
+            "database": [stat.st_size, stat.st_mtime_ns, wal_size],
+            "migrations": _migrations_digest(service.folder(settings.root)),
+            "venv": _read(settings.venv_dir(service) / STAMP),
+        }
+    return result
+
+
+def _migrations_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*/migrations/*.py")):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder).as_posix()}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+
+
+def save(settings: Settings, options: SeedOptions, counts: dict[str, Any]) -> None:
+    """Record a verified stack (call after every service process has exited)."""
+    current = fingerprint(settings)
+    path = settings.state_dir() / RECORD
+    if current is None:
+        path.unlink(missing_ok=True)
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"options": options.to_json(), "counts": counts, "fingerprint": current, "at": time.time()}
+    temp = path.with_suffix(".tmp")
+    temp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+    os.replace(temp, path)
+
+
+def load(settings: Settings) -> dict[str, Any] | None:
+    """Return the record of the last verified stack if nothing changed since, else None."""
+    path = settings.state_dir() / RECORD
+    try:
+        record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if record.get("fingerprint") != fingerprint(settings):
+        return None
+    return record
+
+
+def forget(settings: Settings) -> None:
+    (settings.state_dir() / RECORD).unlink(missing_ok=True)
+
+
+def last_seeds(record: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Give the recorded options the shape of the services' last seeds."""
+    options = SeedOptions(**record["options"])
+    return {service.name: options.for_service(service) for service in registry.SERVICES}
