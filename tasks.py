@@ -83,10 +83,26 @@ def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
 migrate_tasks = {s.name: _migrate_task(s) for s in registry.SERVICES}
 
 
-@task(pre=[install, *migrate_tasks.values()], help={"via": "transport: local (default: local)", **GUARD_HELP})
-def sync(c: Context, via: str = "local", stop_servers: bool = False, allow_remote: bool = False) -> None:
+SYNC_HELP = {
+    "timeout": "seconds to wait for workers and for every relayed event to be applied (default: 60)",
+    "keep-workers": "leave the Celery workers running after a broker sync (default: stop them)",
+}
+
+
+@task(
+    pre=[install, *migrate_tasks.values()],
+    help={"via": "transport: local or broker (default: local)", **SYNC_HELP, **GUARD_HELP},
+)
+def sync(
+    c: Context,
+    via: str = "local",
+    timeout: str = "60",
+    keep_workers: bool = False,
+    stop_servers: bool = False,
+    allow_remote: bool = False,
+) -> None:
     """Move auth's pending sync events to workflow and helpdesk."""
-    cli.sync(c, via, stop_servers, allow_remote)
+    cli.sync(c, via, timeout, keep_workers, stop_servers, allow_remote)
 
 
 seed_tasks: dict[str, Task[Any]] = {}
@@ -104,6 +120,7 @@ for _service in registry.SERVICES:
         "report": "also write the summary as JSON to this path (default: none)",
         "rabbit-timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
         "sync": "how events reach workflow and helpdesk: local or broker (default: local)",
+        **SYNC_HELP,
         **GUARD_HELP,
     }
 )
@@ -119,6 +136,8 @@ def seed_all(
     report: str = "",
     rabbit_timeout: str = "0",
     sync: str = "",
+    timeout: str = "60",
+    keep_workers: bool = False,
 ) -> None:
     """Install, migrate, seed, sync and verify every service."""
     flags = {
@@ -127,7 +146,10 @@ def seed_all(
         "tickets": tickets or None,
         "seed": seed or None,
     }
-    cli.seed_all(c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout, sync or None)
+    cli.seed_all(
+        c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout, sync or None,
+        timeout, keep_workers,
+    )  # fmt: skip
 
 
 @task(
@@ -188,8 +210,34 @@ def reset_all(
     cli.reset_services(c, registry.NAMES, no_backup, yes, stop_servers, allow_remote)
 
 
+@task(pre=[install], help={"timeout": "seconds to wait until the workers consume (default: 60)"})
+def workers_start(c: Context, timeout: str = "60") -> None:
+    """Start the Celery workers and auth's outbox relay for live sync."""
+    cli.workers_start(c, timeout)
+
+
+@task
+def workers_stop(c: Context) -> None:
+    """Stop the workers and relay that the runner started."""
+    cli.workers_stop(c)
+
+
+@task(help={"json": "print a JSON document instead of tables (default: off)"})
+def workers_status(c: Context, json: bool = False) -> None:
+    """Show the runner's workers and each sync queue's backlog and consumers."""
+    cli.workers_status(c, json)
+
+
 ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all)
 ns.add_collection(Collection("migrate", *migrate_tasks.values()))
 ns.add_collection(Collection("seed", *seed_tasks.values()))
 ns.add_collection(Collection("reset", *(_reset_task(s) for s in registry.SERVICES)))
+ns.add_collection(
+    Collection(
+        "workers",
+        Task(workers_start.body, name="start", pre=[install], help=dict(workers_start.help)),
+        Task(workers_stop.body, name="stop"),
+        Task(workers_status.body, name="status", help=dict(workers_status.help)),
+    )
+)
 ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})

@@ -14,8 +14,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
-from devstack import fastpath, rabbit, registry
+from devstack import fastpath, rabbit, registry, workers
 from devstack import options as options_mod
+from devstack.broker import status as broker_status
 from devstack.console import Console
 from devstack.errors import StackError, UsageError
 from devstack.guards import find_holders, run_lock, sqlite_path
@@ -113,16 +114,87 @@ TRANSPORTS = ("local", "broker")
 def check_transport(via: str) -> None:
     if via not in TRANSPORTS:
         raise UsageError(f"The sync transport must be one of {', '.join(TRANSPORTS)}, got '{via}'.")
+
+
+def run_sync(stack: Stack, via: str, timeout: float, keep_workers: bool) -> None:
+    """Run the sync step with the chosen transport (the broker one checks RabbitMQ first)."""
     if via == "broker":
-        raise UsageError("Sync over RabbitMQ is not available yet; use the local transport.")
+        if not any(s.name == "check-rabbit" for s in stack.steps):
+            stack.check_rabbit()
+        stack.sync_broker(timeout, keep_workers)
+    else:
+        stack.sync()
 
 
-def sync(c: Context, via: str, stop_servers: bool, allow_remote: bool) -> None:
+def sync(
+    c: Context, via: str, timeout: object, keep_workers: bool, stop_servers: bool, allow_remote: bool
+) -> None:
     def body() -> None:
         check_transport(via)
+        seconds = parse_seconds("timeout", timeout)
         stack = stack_of(c, stop_servers, allow_remote)
         with run_lock(stack.settings):
-            stack.sync()
+            run_sync(stack, via, seconds, keep_workers)
+
+    guarded(body)
+
+
+def workers_start(c: Context, timeout: object) -> None:
+    def body() -> None:
+        seconds = parse_seconds("timeout", timeout)
+        stack = stack_of(c)
+        with run_lock(stack.settings):
+            stack.check_rabbit()
+
+            def action() -> tuple[bool, str]:
+                started = workers.ensure_running(stack.settings, True, seconds, stack.console.info)
+                if not started:
+                    return False, "every worker is already running"
+                return True, "consuming: " + ", ".join(w.name for w in started)
+
+            stack.run("workers.start", action)
+
+    guarded(body)
+
+
+def workers_stop(c: Context) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+
+        def action() -> tuple[bool, str]:
+            stopped = [
+                w.name
+                for w in [*workers.consumers(), workers.relay()]
+                if workers.stop(stack.settings, w, stack.settings.stop_grace)
+            ]
+            return (True, "stopped " + ", ".join(stopped)) if stopped else (False, "no worker was running")
+
+        stack.run("workers.stop", action)
+
+    guarded(body)
+
+
+def workers_status(c: Context, as_json: bool) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        report = broker_status(stack.settings)
+        if as_json:
+            json.dump(report, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        rows = [
+            (name, info["pid"] or "-", ", ".join(info["queues"]) or "(relays auth's outbox)")
+            for name, info in report["workers"].items()
+        ]
+        stack.console.table(("worker", "pid", "queues"), rows)
+        queues = report["queues"]
+        if "error" in queues:
+            stack.console.warn(str(queues["error"]))
+            return
+        stack.console.table(
+            ("queue", "ready", "consumers"),
+            [(q, i["ready"], i["consumers"]) if i else (q, "-", "missing") for q, i in queues.items()],
+        )
 
     guarded(body)
 
@@ -136,6 +208,8 @@ def seed_all(
     report: str | None,
     rabbit_timeout: object,
     transport: str | None = None,
+    timeout: object = 60,
+    keep_workers: bool = False,
 ) -> None:
     def body() -> None:
         started = time.perf_counter()
@@ -144,6 +218,9 @@ def seed_all(
         seed_config = section(c).get("seed")
         options_mod.resolve(flags, seed_config)  # fail on bad flags before any work
         wait = parse_seconds("rabbit-timeout", rabbit_timeout)
+        sync_timeout = parse_seconds("timeout", timeout)
+        if offline and via == "broker":
+            raise UsageError("--offline and --sync broker contradict each other; drop one of them.")
         stack = stack_of(c, stop_servers, allow_remote)
         stack.console.header("seed-all")
         options = options_mod.SeedOptions()
@@ -167,7 +244,7 @@ def seed_all(
                 for service in registry.SERVICES:
                     stack.migrate(service)
                 stack.seed(registry.get("auth"), options)
-                stack.sync()
+                run_sync(stack, via, sync_timeout, keep_workers)
                 stack.seed(registry.get("workflow"), options)
                 stack.seed(registry.get("helpdesk"), options)
                 stack.verify(options)

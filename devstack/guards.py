@@ -144,13 +144,17 @@ def check_writable(
     service: Service,
     stop_servers: bool = False,
     report: Callable[[str], None] | None = None,
+    exclude: Iterable[int] = (),
 ) -> None:
-    """Run every guard before writing to ``service``'s database."""
+    """Run every guard before writing to ``service``'s database.
+
+    ``exclude`` names processes allowed to hold the file: the runner's own workers.
+    """
     check_target(settings, service)
     database = sqlite_path(settings, service)
     if database is None or not database.exists():
         return
-    holders = find_holders(database, service.folder(settings.root))
+    holders = find_holders(database, service.folder(settings.root), exclude)
     if not holders:
         return
     if not stop_servers:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack import rabbit, registry, venvs
+from devstack import rabbit, registry, venvs, workers
+from devstack.broker import sync_broker
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
 from devstack.console import Console
@@ -103,7 +104,8 @@ class Stack:
         return result
 
     def guard(self, service: registry.Service) -> None:
-        check_writable(self.settings, service, self.stop_servers, report=self.console.warn)
+        own = workers.own_pids(self.settings)
+        check_writable(self.settings, service, self.stop_servers, report=self.console.warn, exclude=own)
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -183,6 +185,21 @@ class Stack:
             for service in registry.SERVICES:
                 self.forget(service)
             self.states()  # one parallel read for the steps that follow
+            return True, report.summary()
+
+        return self.run("sync", action)
+
+    def sync_broker(self, timeout: float, keep_workers: bool) -> StepResult:
+        def action() -> Outcome:
+            states = self.states()
+            if not needs_sync(states):
+                return False, "no pending events"
+            report = sync_broker(
+                self.settings, states, timeout, keep_workers, before_write=self.guard, say=self.console.info
+            )
+            for service in registry.SERVICES:
+                self.forget(service)
+            self.states()
             return True, report.summary()
 
         return self.run("sync", action)

@@ -68,15 +68,8 @@ def sync_local(
     batches: dict[str, list[str]] = {}
     for consumer in registry.consumers():
         source = snapshot if consumer in rebuild else lines
-        batch = [line for line in source if json.loads(line)["queue"] in consumer.consumes]
-        if batch:
-            if before_write:
-                before_write(consumer)
-            batches[consumer.name] = batch
-    with ThreadPoolExecutor(max_workers=len(batches) or 1) as pool:
-        results = dict(
-            zip(batches, pool.map(lambda item: _apply(settings, *item), batches.items()), strict=True)
-        )
+        batches[consumer.name] = [line for line in source if json.loads(line)["queue"] in consumer.consumes]
+    results = apply_batches(settings, batches, before_write)
     received: dict[str, set[str]] = {}
     for consumer in registry.consumers():
         mine = {e["id"] for e in events if e["queue"] in consumer.consumes}
@@ -99,6 +92,38 @@ def sync_local(
         marked = manage_json(settings, auth, "mark_delivered", "-", stdin="\n".join(done) + "\n")
         report.delivered = int(marked.get("marked", 0))
     return report
+
+
+def rebuild_from_snapshot(
+    settings: Settings,
+    states: Mapping[str, ServiceState],
+    before_write: Callable[[registry.Service], None] | None = None,
+) -> list[str]:
+    """Apply auth's current state to every consumer whose mirror is empty; return their names."""
+    rebuild = [c for c in registry.consumers() if needs_rebuild(states["auth"], states[c.name])]
+    if not rebuild:
+        return []
+    snapshot = _lines(manage(settings, registry.get("auth"), "export_events", "--snapshot").stdout)
+    batches = {
+        c.name: [line for line in snapshot if json.loads(line)["queue"] in c.consumes] for c in rebuild
+    }
+    apply_batches(settings, batches, before_write)
+    return [c.name for c in rebuild]
+
+
+def apply_batches(
+    settings: Settings,
+    batches: Mapping[str, list[str]],
+    before_write: Callable[[registry.Service], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Apply each consumer's events (JSON lines), consumers in parallel; return their reports."""
+    todo = {name: batch for name, batch in batches.items() if batch}
+    if before_write:
+        for name in todo:
+            before_write(registry.get(name))
+    with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
+        reports = pool.map(lambda item: _apply(settings, *item), todo.items())
+        return dict(zip(todo, reports, strict=True))
 
 
 def _lines(text: str) -> list[str]:

@@ -1,0 +1,223 @@
+"""Celery workers and auth's relay loop, started and stopped by the runner (PID + start time)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pika
+import pika.exceptions
+import psutil
+
+from devstack import rabbit, registry
+from devstack.commands import child_env, python_of
+from devstack.config import Settings
+from devstack.errors import StepError
+
+
+@dataclass(frozen=True)
+class Worker:
+    """A long-running process of one service: a Celery worker or auth's outbox relay."""
+
+    name: str
+    service: registry.Service
+    queues: tuple[str, ...]
+
+    def command(self, settings: Settings) -> list[str]:
+        python = str(python_of(settings, self.service))
+        if not self.queues:
+            return [python, "manage.py", "relay_events", "--loop"]
+        return [
+            python, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
+            "--queues", ",".join(self.queues), "--hostname", f"{self.service.name}@%h",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+        ]  # fmt: skip
+
+
+def consumers() -> list[Worker]:
+    return [Worker(f"{s.name}-worker", s, s.consumes) for s in registry.consumers()]
+
+
+def relay() -> Worker:
+    return Worker("auth-relay", registry.get("auth"), ())
+
+
+def detach_options(windows: bool | None = None) -> dict[str, Any]:
+    """Popen options that let a worker outlive the runner and not get its Ctrl-C."""
+    if windows if windows is not None else os.name == "nt":
+        flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0x200) | getattr(
+            subprocess, "DETACHED_PROCESS", 0x8
+        )
+        return {"creationflags": flags}
+    return {"start_new_session": True}
+
+
+def pid_file(settings: Settings, worker: Worker) -> Path:
+    return settings.state_dir() / "workers" / f"{worker.name}.json"
+
+
+def log_file(settings: Settings, worker: Worker) -> Path:
+    return settings.root / settings.log_dir / f"{worker.name}.log"
+
+
+def running(settings: Settings, worker: Worker) -> psutil.Process | None:
+    """Return the worker's process if the runner started it and it still lives; drop stale files."""
+    path = pid_file(settings, worker)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        proc = psutil.Process(int(data["pid"]))
+        same = abs(proc.create_time() - float(data["created"])) < 1.0
+        if same and proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+            return proc
+    except (OSError, ValueError, KeyError, TypeError, psutil.Error):
+        pass
+    path.unlink(missing_ok=True)
+    return None
+
+
+def own_pids(settings: Settings) -> set[int]:
+    """PIDs of every live worker the runner started (and their children)."""
+    pids: set[int] = set()
+    for worker in [*consumers(), relay()]:
+        proc = running(settings, worker)
+        if proc is not None:
+            pids.add(proc.pid)
+            pids.update(child.pid for child in proc.children(recursive=True))
+    return pids
+
+
+def start(settings: Settings, worker: Worker) -> psutil.Process:
+    """Start ``worker`` in the background with its output in the logs folder."""
+    log = log_file(settings, worker)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    command = worker.command(settings)
+    with open(log, "ab") as out:
+        child = subprocess.Popen(
+            command,
+            cwd=worker.service.folder(settings.root),
+            env=child_env(settings, worker.service),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            **detach_options(),
+        )
+    proc = psutil.Process(child.pid)
+    path = pid_file(settings, worker)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"pid": proc.pid, "created": proc.create_time(), "command": command, "log": str(log)}
+    path.write_text(json.dumps(record), encoding="utf-8")
+    return proc
+
+
+def stop(settings: Settings, worker: Worker, grace: float) -> bool:
+    """Stop ``worker`` gracefully (kill after ``grace`` seconds); return whether it ran."""
+    proc = running(settings, worker)
+    if proc is None:
+        return False
+    family = [proc, *proc.children(recursive=True)]
+    with contextlib.suppress(psutil.NoSuchProcess):
+        proc.terminate()
+    _, alive = psutil.wait_procs(family, timeout=grace)
+    for left in alive:
+        try:
+            left.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(alive, timeout=grace)
+    pid_file(settings, worker).unlink(missing_ok=True)
+    return True
+
+
+def tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    name: str
+    messages: int
+    consumers: int
+
+
+def queue_info(
+    broker: rabbit.Broker, queues: Iterable[str], timeout: float = 3.0
+) -> dict[str, QueueInfo | None]:
+    """Ready messages and consumers per queue (None when the queue does not exist yet)."""
+    result: dict[str, QueueInfo | None] = {}
+    try:
+        connection = pika.BlockingConnection(rabbit.connection_parameters(broker, timeout))
+    except pika.exceptions.AMQPError as exc:
+        raise StepError(f"RabbitMQ at {broker.masked} is not reachable ({type(exc).__name__}).") from None
+    try:
+        for queue in queues:
+            channel = connection.channel()
+            try:
+                frame = channel.queue_declare(queue=queue, passive=True)
+                result[queue] = QueueInfo(queue, frame.method.message_count, frame.method.consumer_count)
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker:
+                result[queue] = None
+    finally:
+        connection.close()
+    return result
+
+
+def wait_consuming(
+    settings: Settings,
+    started: dict[str, psutil.Process],
+    baseline: dict[str, int],
+    timeout: float,
+) -> None:
+    """Wait until every started worker consumes all its queues (not a fixed sleep)."""
+    broker = rabbit.parse(settings.broker_url)
+    wanted = {w.name: w for w in consumers() if w.name in started}
+    deadline = time.monotonic() + timeout
+    delay = 0.05
+    while True:
+        for name, proc in started.items():
+            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                worker = wanted.get(name) or relay()
+                raise StepError(
+                    f"{name} exited during start-up; its log ends with:\n{tail(log_file(settings, worker))}"
+                )
+        queues = [q for w in wanted.values() for q in w.queues]
+        info = queue_info(broker, queues)
+        if all((i := info[q]) is not None and i.consumers > baseline.get(q, 0) for q in queues):
+            return
+        if time.monotonic() >= deadline:
+            logs = "\n".join(f"--- {w.name}\n{tail(log_file(settings, w))}" for w in wanted.values())
+            raise StepError(f"The workers did not start consuming within {timeout:g} s.\n{logs}")
+        time.sleep(delay)
+        delay = min(delay * 1.5, 0.5)
+
+
+def ensure_running(
+    settings: Settings, include_relay: bool, timeout: float, say: Callable[[str], None]
+) -> list[Worker]:
+    """Start the workers that are not running, wait until they consume; return those started."""
+    broker = rabbit.parse(settings.broker_url)
+    todo = [w for w in consumers() if running(settings, w) is None]
+    all_queues = [q for w in todo for q in w.queues]
+    baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, all_queues).items()}
+    started: dict[str, psutil.Process] = {}
+    for worker in todo:
+        started[worker.name] = start(settings, worker)
+        say(f"started {worker.name} (PID {started[worker.name].pid}) on {', '.join(worker.queues)}")
+    if include_relay and running(settings, relay()) is None:
+        proc = start(settings, relay())
+        say(f"started auth-relay (PID {proc.pid}), relaying auth's outbox continuously")
+        started[relay().name] = proc
+    if todo:
+        wait_consuming(settings, started, baseline, timeout)
+    return [w for w in [*consumers(), relay()] if w.name in started]
