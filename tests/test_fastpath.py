@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sqlite3
+import time
+from dataclasses import replace
+
+from devstack import fastpath, registry
+from devstack.config import Settings
+from devstack.options import SeedOptions
+
+
+def make_databases(settings: Settings) -> None:
+    for service in registry.SERVICES:
+        migrations = service.folder(settings.root) / "app" / "migrations"
+        migrations.mkdir(parents=True)
+        (migrations / "0001_initial.py").write_text("# initial\n", encoding="utf-8")
+        with sqlite3.connect(service.default_sqlite(settings.root)) as db:
+            db.execute("CREATE TABLE t (x)")
+
+
+def test_record_holds_until_a_database_changes(settings: Settings) -> None:
+    make_databases(settings)
+    counts = {"auth": {"System": 4}}
+    fastpath.save(settings, SeedOptions(), counts)
+    record = fastpath.load(settings)
+    assert record is not None and record["counts"] == counts
+    assert fastpath.last_seeds(record)["helpdesk"] == {"employees": 50, "tickets": 20, "seed": 7}
+    time.sleep(0.01)  # let the file's mtime move on filesystems with coarse timestamps
+    with sqlite3.connect(registry.get("helpdesk").default_sqlite(settings.root)) as db:
+        db.execute("INSERT INTO t VALUES (1)")
+    assert fastpath.load(settings) is None
+
+
+def test_record_drops_on_a_new_migration(settings: Settings) -> None:
+    make_databases(settings)
+    fastpath.save(settings, SeedOptions(), {})
+    folder = registry.get("workflow").folder(settings.root) / "app" / "migrations"
+    (folder / "0002_more.py").write_text("# more\n", encoding="utf-8")
+    assert fastpath.load(settings) is None
+
+
+def test_no_record_for_postgres_or_missing_databases(settings: Settings) -> None:
+    assert fastpath.fingerprint(settings) is None  # no database files yet
+    make_databases(settings)
+    pg = replace(settings, databases={"auth": "postgres://u@127.0.0.1/auth"})
+    assert fastpath.fingerprint(pg) is None
+    fastpath.save(pg, SeedOptions(), {})
+    assert fastpath.load(pg) is None

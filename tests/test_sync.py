@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from devstack.state import ServiceState
+from devstack.sync import SyncReport, needs_rebuild, needs_sync
+
+
+def auth(seeded: bool = True, pending: int = 0) -> ServiceState:
+    counts = {"System": 4, "Role": 8} if seeded else {"System": 0, "Role": 0}
+    return ServiceState("auth", counts=counts, pending_events={"hdts.user.sync": pending})
+
+
+def consumer(name: str, processed: int, exists: bool = True) -> ServiceState:
+    return ServiceState(name, processed_events=processed, exists=exists)
+
+
+def test_an_empty_mirror_is_rebuilt_only_when_auth_has_data() -> None:
+    assert needs_rebuild(auth(), consumer("helpdesk", 0))
+    assert not needs_rebuild(auth(), consumer("helpdesk", 12))
+    assert not needs_rebuild(auth(seeded=False), consumer("helpdesk", 0))
+    assert not needs_rebuild(auth(), consumer("helpdesk", 0, exists=False))
+
+
+def test_needs_sync_for_pending_events_or_a_reset_consumer() -> None:
+    synced = {"workflow": consumer("workflow", 13), "helpdesk": consumer("helpdesk", 14)}
+    assert not needs_sync({"auth": auth(), **synced})
+    assert needs_sync({"auth": auth(pending=2), **synced})
+    assert needs_sync({"auth": auth(), **synced, "helpdesk": consumer("helpdesk", 0)})
+
+
+def test_summary_names_rebuilt_consumers() -> None:
+    report = SyncReport(exported=3, applied={"helpdesk": {"applied": 14}}, rebuilt=["helpdesk"], delivered=3)
+    assert report.summary() == (
+        "3 pending event(s); helpdesk applied 14, duplicate 0, deferred 0 (rebuilt from a snapshot); "
+        "3 marked delivered"
+    )

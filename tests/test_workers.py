@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from devstack import workers
+from devstack.config import Settings
+from devstack.venvs import venv_python
+
+
+@pytest.fixture
+def relay_settings(settings: Settings) -> Settings:
+    """A checkout whose auth 'relay' is a script that runs until it is stopped."""
+    folder = settings.root / "services" / "auth"
+    python = venv_python(folder / ".venv")
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    (folder / "manage.py").write_text(
+        "import sys, time\nprint('relay', sys.argv[1:], flush=True)\ntime.sleep(120)\n", encoding="utf-8"
+    )
+    return settings
+
+
+def test_detach_options_per_platform() -> None:
+    assert workers.detach_options(windows=False) == {"start_new_session": True}
+    flags = workers.detach_options(windows=True)["creationflags"]
+    assert flags & 0x200 and flags & 0x8  # CREATE_NEW_PROCESS_GROUP | DETACHED_PROCESS
+
+
+def test_worker_commands() -> None:
+    worker = workers.consumers()[0]
+    assert worker.name == "workflow-worker"
+    assert worker.queues == ("tts.role.sync", "tts.user_system_role.sync")
+    assert workers.relay().queues == ()
+
+
+def test_start_records_pid_and_stop_ends_only_that_process(relay_settings: Settings) -> None:
+    relay = workers.relay()
+    proc = workers.start(relay_settings, relay)
+    try:
+        record = json.loads(workers.pid_file(relay_settings, relay).read_text(encoding="utf-8"))
+        assert record["pid"] == proc.pid
+        assert workers.running(relay_settings, relay) == proc
+        assert proc.pid in workers.own_pids(relay_settings)
+        log = workers.log_file(relay_settings, relay)
+        deadline = time.monotonic() + 10
+        while "relay ['relay_events', '--loop']" not in log.read_text():
+            assert time.monotonic() < deadline, "the relay never wrote its log"
+            time.sleep(0.02)
+        assert workers.stop(relay_settings, relay, grace=5) is True
+        assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+        assert not workers.pid_file(relay_settings, relay).exists()
+        assert workers.stop(relay_settings, relay, grace=5) is False
+    finally:
+        if proc.is_running():
+            proc.kill()
+
+
+def test_stale_pid_file_is_dropped_and_never_kills_a_stranger(relay_settings: Settings) -> None:
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        relay = workers.relay()
+        path = workers.pid_file(relay_settings, relay)
+        path.parent.mkdir(parents=True)
+        # Same PID, other start time: the PID was reused by a process the runner did not start.
+        path.write_text(json.dumps({"pid": stranger.pid, "created": 1.0}), encoding="utf-8")
+        assert workers.running(relay_settings, relay) is None
+        assert not path.exists()
+        assert workers.stop(relay_settings, relay, grace=1) is False
+        assert stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_tail_of_a_missing_log() -> None:
+    assert workers.tail(Path(os.devnull).with_name("no-such-log")) == "(no log)"
