@@ -103,6 +103,7 @@ FIXED_EMPLOYEES: tuple[SeedEmployee, ...] = (
 )
 MAX_EMPLOYEES = 9999  # company ids MA0001..MA9999
 
+# fmt: off
 FIRST_NAMES: tuple[str, ...] = (
     "Adrian", "Bianca", "Carmela", "Daniel", "Elena", "Francis", "Gabriel", "Hannah", "Isabel",
     "Joshua", "Katrina", "Leo", "Marco", "Nina", "Oscar", "Patricia", "Quentin", "Rhea", "Samuel",
@@ -113,5 +114,6 @@ LAST_NAMES: tuple[str, ...] = (
     "Jimenez", "Lopez", "Manalo", "Nepomuceno", "Ocampo", "Pascual", "Quizon", "Rivera", "Salazar",
     "Tolentino", "Umali", "Valdez", "Yap", "Zamora",
 )
+# fmt: on
 DEPARTMENTS: tuple[str, ...] = (IT, ASSET, BUDGET)
 STATUS_WEIGHTS: tuple[tuple[str, int], ...] = ((APPROVED, 80), (PENDING, 15), (REJECTED, 5))

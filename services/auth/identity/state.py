@@ -101,4 +101,3 @@ def check_database(alias: str = DEFAULT_DB_ALIAS) -> None:
     """Raise DatabaseError when the database does not answer."""
     with connections[alias].cursor() as cursor:
         cursor.execute("SELECT 1")
-

@@ -47,7 +47,14 @@ def test_default_seed_records_what_consumers_need(run: Run) -> None:
     link = OutboxEvent.objects.filter(queue="tts.user_system_role.sync").first()
     assert link is not None
     assert set(link.payload) == {
-        "id", "user_id", "role_id", "system", "user_full_name", "email", "is_active", "settings"
+        "id",
+        "user_id",
+        "role_id",
+        "system",
+        "user_full_name",
+        "email",
+        "is_active",
+        "settings",
     }
     assert link.payload["settings"] == {"is_deployed": True}
     user = OutboxEvent.objects.get(queue="hdts.user.sync", payload__email="adminhdts@example.com")
@@ -56,7 +63,14 @@ def test_default_seed_records_what_consumers_need(run: Run) -> None:
     employee = OutboxEvent.objects.filter(queue="hdts.employee.sync").first()
     assert employee is not None
     assert set(employee.payload) == {
-        "employee_id", "email", "username", "first_name", "last_name", "company_id", "department", "status"
+        "employee_id",
+        "email",
+        "username",
+        "first_name",
+        "last_name",
+        "company_id",
+        "department",
+        "status",
     }
     assert outbox.unrecorded_changes() == 0
 
@@ -231,7 +245,7 @@ def test_mark_delivered_reads_stdin(run: Run, monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(("--limit", "0"),  "1 or more"), (("--limit", "x"), "whole number")],
+    [(("--limit", "0"), "1 or more"), (("--limit", "x"), "whole number")],
 )
 def test_export_rejects_bad_limit(run: Run, args: tuple[str, ...], message: str) -> None:
     """A bad --limit is a CommandError."""
@@ -261,8 +275,6 @@ def test_pending_events_boundary(run: Run) -> None:
     result = outbox.mark_delivered([e.event_id for e in events])
     assert (result.marked, result.unknown) == (4, 0)
     assert sum(outbox.pending_counts().values()) == 23
-
-
 
 
 def test_admin_created_user_with_hdts_role_records_events(run: Run, admin_client: Any) -> None:
