@@ -241,8 +241,7 @@ def seed_all(
                         return
                 fastpath.forget(stack.settings)
                 options = options_mod.resolve(flags, seed_config, stack.last_seeds())
-                for service in registry.SERVICES:
-                    stack.migrate(service)
+                stack.migrate_all()
                 stack.seed(registry.get("auth"), options)
                 run_sync(stack, via, sync_timeout, keep_workers)
                 stack.seed(registry.get("workflow"), options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,17 @@ class Stack:
         self._states.pop(service.name, None)
         self._fresh.discard(service.name)
 
+    def _synced(self, delivered_all: bool) -> None:
+        """Update cached states after a sync: the seeds that follow need no new process."""
+        auth = self._touched(registry.get("auth"))
+        if delivered_all:
+            auth.delivered_events += auth.pending_event_total
+            auth.pending_events = {}
+        else:
+            self.forget(registry.get("auth"))
+        for consumer in registry.consumers():
+            self._touched(consumer).processed_events += 1  # no longer an empty mirror
+
     def _touched(self, service: registry.Service) -> ServiceState:
         self._fresh.discard(service.name)
         return self._states[service.name]
@@ -95,10 +107,14 @@ class Stack:
         except StackError:
             self.steps.append(StepResult(name, "failed", time.perf_counter() - started))
             raise
-        result = StepResult(name, "ran" if ran else "skipped", time.perf_counter() - started, detail)
+        return self.record(name, ran, time.perf_counter() - started, detail)
+
+    def record(self, name: str, ran: bool, seconds: float, detail: str) -> StepResult:
+        """Print a finished step's outcome and keep it for the summary."""
+        result = StepResult(name, "ran" if ran else "skipped", seconds, detail)
         self.steps.append(result)
         if ran:
-            self.console.ok(name, result.seconds, detail)
+            self.console.ok(name, seconds, detail)
         else:
             self.console.skip(name, detail)
         return result
@@ -143,20 +159,45 @@ class Stack:
         return self.run("install", action)
 
     def migrate(self, service: registry.Service) -> StepResult:
-        def action() -> Outcome:
-            state = self.state(service)
-            if state.exists and not state.pending_migrations:
-                return False, "no pending migrations"
-            self.guard(service)
-            manage(self.settings, service, "migrate", "--noinput")
-            count = "all" if not state.exists else str(len(state.pending_migrations))
-            if not state.exists:  # a new database: empty, unseeded, nothing processed
-                state.counts = dict.fromkeys(service.models, 0)
-            state.exists, state.pending_migrations = True, []
-            self._touched(service)
-            return True, f"applied {count} migration(s)"
+        return self.migrate_all((service,))[0]
 
-        return self.run(f"migrate.{service.name}", action)
+    def migrate_all(self, services: Iterable[registry.Service] = registry.SERVICES) -> list[StepResult]:
+        """Apply pending migrations, the services' processes in parallel; one step each."""
+        chosen = tuple(services)
+        states = self.states(chosen)
+        todo = [s for s in chosen if not states[s.name].exists or states[s.name].pending_migrations]
+        for service in todo:
+            self.guard(service)
+
+        def migrate(service: registry.Service) -> float:
+            started = time.perf_counter()
+            manage(self.settings, service, "migrate", "--noinput")
+            return time.perf_counter() - started
+
+        if todo:
+            self.console.start("migrate", ", ".join(s.name for s in todo))
+        with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
+            futures = {s.name: pool.submit(migrate, s) for s in todo}
+            results = []
+            for service in chosen:
+                name = f"migrate.{service.name}"
+                future = futures.get(service.name)
+                if future is None:
+                    results.append(self.record(name, False, 0.0, "no pending migrations"))
+                    continue
+                try:
+                    seconds = future.result()
+                except StackError:
+                    self.steps.append(StepResult(name, "failed", 0.0))
+                    raise
+                state = states[service.name]
+                count = "all" if not state.exists else str(len(state.pending_migrations))
+                if not state.exists:  # a new database: empty, unseeded, nothing processed
+                    state.counts = dict.fromkeys(service.models, 0)
+                state.exists, state.pending_migrations = True, []
+                self._touched(service)
+                results.append(self.record(name, True, seconds, f"applied {count} migration(s)"))
+        return results
 
     def seed(self, service: registry.Service, options: SeedOptions) -> StepResult:
         wanted = options.for_service(service)
@@ -182,9 +223,7 @@ class Stack:
             if not needs_sync(states):
                 return False, "no pending events"
             report = sync_local(self.settings, states, before_write=self.guard)
-            for service in registry.SERVICES:
-                self.forget(service)
-            self.states()  # one parallel read for the steps that follow
+            self._synced(report.delivered == report.exported)
             return True, report.summary()
 
         return self.run("sync", action)
@@ -197,9 +236,7 @@ class Stack:
             report = sync_broker(
                 self.settings, states, timeout, keep_workers, before_write=self.guard, say=self.console.info
             )
-            for service in registry.SERVICES:
-                self.forget(service)
-            self.states()
+            self._synced(delivered_all=True)
             return True, report.summary()
 
         return self.run("sync", action)

@@ -21,6 +21,7 @@ class ServiceState:
     pending_migrations: list[str] = field(default_factory=list)
     counts: dict[str, int] | None = None
     pending_events: dict[str, int] = field(default_factory=dict)
+    delivered_events: int = 0
     processed_events: int = 0
     deferred_events: int = 0
     last_seed: dict[str, int] | None = None
@@ -43,6 +44,7 @@ class ServiceState:
             pending_migrations=list(report.get("migrations", {}).get("pending", [])),
             counts=report.get("counts"),
             pending_events=dict(report.get("pending_events") or {}),
+            delivered_events=int(report.get("delivered_events") or 0),
             processed_events=int(report.get("processed_events") or 0),
             deferred_events=int(report.get("deferred_events") or 0),
             last_seed=report.get("last_seed"),
@@ -58,6 +60,7 @@ class ServiceState:
             "pending_migrations": self.pending_migrations,
             "counts": self.counts,
             "pending_events": self.pending_events,
+            "delivered_events": self.delivered_events,
             "processed_events": self.processed_events,
             "deferred_events": self.deferred_events,
             "last_seed": self.last_seed,

@@ -35,9 +35,11 @@ class SyncReport:
 
 
 def needs_rebuild(auth: ServiceState, consumer: ServiceState) -> bool:
-    """Tell whether a consumer lost its mirror (new or reset database) while auth holds data."""
-    has_data = bool(auth.counts) and any((auth.counts or {}).values())
-    return has_data and consumer.exists and consumer.processed_events == 0
+    """Tell whether a consumer lost its mirror (a new or reset database) after auth delivered.
+
+    Before auth delivered anything, its pending events are its whole history: no snapshot needed.
+    """
+    return auth.delivered_events > 0 and consumer.exists and consumer.processed_events == 0
 
 
 def needs_sync(states: Mapping[str, ServiceState]) -> bool:

@@ -72,14 +72,25 @@ def test_second_seed_all_skips_everything(repo: Path) -> None:
     second = json.loads((repo / "second.json").read_text(encoding="utf-8"))
     assert second["changed"] is False
     ran = {s["step"] for s in second["steps"] if s["status"] == "ran"}
-    assert ran == {"check-rabbit", "verify"}
+    assert ran == {"check-rabbit"}
     skipped = {s["step"]: s["detail"] for s in second["steps"] if s["status"] == "skipped"}
     assert skipped["install"] == "virtualenvs match their requirements"
+    assert skipped["verify"].startswith("nothing changed since the run verified at")
+    assert "Summary" in done.stdout
+    assert second["counts"] == EXPECTED
+
+
+def test_without_the_verified_record_each_step_finds_its_own_reason(repo: Path) -> None:
+    (repo / ".devstack" / "verified.json").unlink()
+    ok(repo, "seed-all", "--report", "third.json")
+    third = json.loads((repo / "third.json").read_text(encoding="utf-8"))
+    assert third["changed"] is False
+    skipped = {s["step"]: s["detail"] for s in third["steps"] if s["status"] == "skipped"}
     assert skipped["migrate.helpdesk"] == "no pending migrations"
     assert skipped["seed.helpdesk"] == "already seeded with employees=50, tickets=20, seed=7"
     assert skipped["sync"] == "no pending events"
-    assert "Summary" in done.stdout
-    assert counts(repo) == EXPECTED
+    assert {s["step"] for s in third["steps"] if s["status"] == "ran"} == {"check-rabbit", "verify"}
+    assert (repo / ".devstack" / "verified.json").exists()
 
 
 def test_seed_helpdesk_with_employees(repo: Path) -> None:

@@ -4,19 +4,18 @@ from devstack.state import ServiceState
 from devstack.sync import SyncReport, needs_rebuild, needs_sync
 
 
-def auth(seeded: bool = True, pending: int = 0) -> ServiceState:
-    counts = {"System": 4, "Role": 8} if seeded else {"System": 0, "Role": 0}
-    return ServiceState("auth", counts=counts, pending_events={"hdts.user.sync": pending})
+def auth(delivered: int = 27, pending: int = 0) -> ServiceState:
+    return ServiceState("auth", pending_events={"hdts.user.sync": pending}, delivered_events=delivered)
 
 
 def consumer(name: str, processed: int, exists: bool = True) -> ServiceState:
     return ServiceState(name, processed_events=processed, exists=exists)
 
 
-def test_an_empty_mirror_is_rebuilt_only_when_auth_has_data() -> None:
+def test_an_empty_mirror_is_rebuilt_only_after_auth_delivered() -> None:
     assert needs_rebuild(auth(), consumer("helpdesk", 0))
     assert not needs_rebuild(auth(), consumer("helpdesk", 12))
-    assert not needs_rebuild(auth(seeded=False), consumer("helpdesk", 0))
+    assert not needs_rebuild(auth(delivered=0, pending=27), consumer("helpdesk", 0))
     assert not needs_rebuild(auth(), consumer("helpdesk", 0, exists=False))
 
 

@@ -74,6 +74,7 @@ def stack_state(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
         "migrations": {"pending": []},
         "counts": None,
         "pending_events": dict.fromkeys(outbox.QUEUES, 0),
+        "delivered_events": 0,
         "processed_events": 0,
         "deferred_events": 0,
         "last_seed": None,
@@ -88,6 +89,7 @@ def stack_state(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
         report["counts"] = model_counts()
     if OutboxEvent._meta.db_table in tables:
         report["pending_events"] = outbox.pending_counts()
+        report["delivered_events"] = OutboxEvent.objects.filter(delivered_at__isnull=False).count()
     if SeedMark._meta.db_table in tables:
         mark = SeedMark.objects.filter(name="seed").first()
         report["last_seed"] = mark.options if mark else None

@@ -28,7 +28,7 @@ def test_stack_state_on_empty_migrated_database(run: Run) -> None:
     out, _ = run("stack_state", "--json")
     state = json.loads(out)
     assert state["service"] == "auth"
-    assert state["database"]["vendor"] == "sqlite"
+    assert state["database"]["vendor"] in {"sqlite", "postgresql"}
     assert state["migrations"] == {"pending": []}
     assert state["counts"] == {"System": 0, "Role": 0, "User": 0, "UserSystemRole": 0, "Employee": 0}
     assert state["pending_events"] == dict.fromkeys(QUEUES, 0)
@@ -39,7 +39,7 @@ def test_stack_state_on_empty_migrated_database(run: Run) -> None:
 
 
 @pytest.mark.django_db
-def test_stack_state_after_seeding(run: Run) -> None:
+def test_stack_state_after_seeding(run: Run, tmp_path: Path) -> None:
     """After a seed the report shows counts, pending events per queue and the seed options."""
     run("seed", "--employees", "3")
     state = json.loads(run("stack_state", "--json")[0])
@@ -52,6 +52,11 @@ def test_stack_state_after_seeding(run: Run) -> None:
     }
     assert state["last_seed"] == {"employees": 3, "seed": 7}
     assert state["integrity"]["ok"] is True
+    assert state["delivered_events"] == 0
+    exported = tmp_path / "events.jsonl"
+    exported.write_text(run("export_events")[0], encoding="utf-8")
+    run("mark_delivered", str(exported))
+    assert json.loads(run("stack_state", "--json")[0])["delivered_events"] == 30
 
 
 @pytest.mark.django_db
