@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -103,6 +104,28 @@ def find_holders(database: Path, service_dir: Path, exclude: Iterable[int] = ())
     return holders
 
 
+def gone(proc: psutil.Process) -> bool:
+    """Tell whether a process has ended (a zombie waiting for its parent counts as ended)."""
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def wait_gone(procs: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait up to ``timeout`` seconds for ``procs`` to end; return those still alive."""
+    alive = list(procs)
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while alive:
+        alive = [p for p in alive if not gone(p)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    return alive
+
+
 def stop(holders: list[Holder], grace: float) -> list[Holder]:
     """End holders gracefully, killing those still alive after ``grace`` seconds."""
     procs = []
@@ -113,14 +136,12 @@ def stop(holders: list[Holder], grace: float) -> list[Holder]:
             procs.append(proc)
         except psutil.NoSuchProcess:
             continue
-    _, alive = psutil.wait_procs(procs, timeout=grace)
+    alive = wait_gone(procs, grace)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=grace)
-    return [h for h in holders if h.pid in {p.pid for p in alive}]
+    left = {p.pid for p in wait_gone(alive, grace)}
+    return [h for h in holders if h.pid in left]
 
 
 def check_target(settings: Settings, service: Service, environ: Mapping[str, str] = os.environ) -> None:

@@ -20,6 +20,7 @@ from devstack import rabbit, registry
 from devstack.commands import child_env, python_of
 from devstack.config import Settings
 from devstack.errors import StepError
+from devstack.guards import gone, wait_gone
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,7 @@ def running(settings: Settings, worker: Worker) -> psutil.Process | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         proc = psutil.Process(int(data["pid"]))
-        same = abs(proc.create_time() - float(data["created"])) < 1.0
-        if same and proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+        if abs(proc.create_time() - float(data["created"])) < 1.0 and not gone(proc):
             return proc
     except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         pass
@@ -124,13 +124,10 @@ def stop(settings: Settings, worker: Worker, grace: float) -> bool:
     family = [proc, *proc.children(recursive=True)]
     with contextlib.suppress(psutil.NoSuchProcess):
         proc.terminate()
-    _, alive = psutil.wait_procs(family, timeout=grace)
-    for left in alive:
-        try:
+    for left in wait_gone(family, grace):
+        with contextlib.suppress(psutil.NoSuchProcess):
             left.kill()
-        except psutil.NoSuchProcess:
-            continue
-    psutil.wait_procs(alive, timeout=grace)
+    wait_gone(family, grace)
     pid_file(settings, worker).unlink(missing_ok=True)
     return True
 
@@ -186,7 +183,7 @@ def wait_consuming(
     delay = 0.05
     while True:
         for name, proc in started.items():
-            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+            if gone(proc):
                 worker = wanted.get(name) or relay()
                 raise StepError(
                     f"{name} exited during start-up; its log ends with:\n{tail(log_file(settings, worker))}"
