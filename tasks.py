@@ -9,7 +9,9 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from invoke import Collection, Context, Task, task
+from invoke.collection import Collection
+from invoke.context import Context
+from invoke.tasks import Task, task
 
 from devstack import cli, config, registry
 
@@ -48,12 +50,17 @@ def install(c: Context, force: bool = False, service: str = "") -> None:
     cli.install(c, force, service or None)
 
 
+def as_pre(tasks: list[Task[Any]]) -> Any:
+    """Pass Task objects as pre-tasks (Invoke's annotation only mentions names)."""
+    return tasks
+
+
 def _migrate_task(service: registry.Service) -> Task[Any]:
     def body(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> None:
         cli.migrate(c, service.name, stop_servers, allow_remote)
 
     body.__doc__ = f"Apply pending migrations of the {service.name} service."
-    return Task(body, name=service.name, pre=[install], help=GUARD_HELP)
+    return Task(body, name=service.name, pre=as_pre([install]), help=GUARD_HELP)
 
 
 def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
@@ -77,7 +84,7 @@ def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
         ]
         for n in names
     }
-    return Task(body, name=service.name, pre=pre, help={**helps, **GUARD_HELP})
+    return Task(body, name=service.name, pre=as_pre(pre), help={**helps, **GUARD_HELP})
 
 
 migrate_tasks = {s.name: _migrate_task(s) for s in registry.SERVICES}
@@ -210,19 +217,16 @@ def reset_all(
     cli.reset_services(c, registry.NAMES, no_backup, yes, stop_servers, allow_remote)
 
 
-@task(pre=[install], help={"timeout": "seconds to wait until the workers consume (default: 60)"})
 def workers_start(c: Context, timeout: str = "60") -> None:
     """Start the Celery workers and auth's outbox relay for live sync."""
     cli.workers_start(c, timeout)
 
 
-@task
 def workers_stop(c: Context) -> None:
     """Stop the workers and relay that the runner started."""
     cli.workers_stop(c)
 
 
-@task(help={"json": "print a JSON document instead of tables (default: off)"})
 def workers_status(c: Context, json: bool = False) -> None:
     """Show the runner's workers and each sync queue's backlog and consumers."""
     cli.workers_status(c, json)
@@ -235,9 +239,14 @@ ns.add_collection(Collection("reset", *(_reset_task(s) for s in registry.SERVICE
 ns.add_collection(
     Collection(
         "workers",
-        Task(workers_start.body, name="start", pre=[install], help=dict(workers_start.help)),
-        Task(workers_stop.body, name="stop"),
-        Task(workers_status.body, name="status", help=dict(workers_status.help)),
+        Task(
+            workers_start,
+            name="start",
+            pre=as_pre([install]),
+            help={"timeout": "seconds to wait until the workers consume (default: 60)"},
+        ),
+        Task(workers_stop, name="stop"),
+        Task(workers_status, name="status", help={"json": "print JSON instead of tables (default: off)"}),
     )
 )
 ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})
