@@ -50,6 +50,11 @@ def install(c: Context, force: bool = False, service: str = "") -> None:
     cli.install(c, force, service or None)
 
 
+def count_flags(**given: str) -> dict[str, object]:
+    """Map empty count flags to None ("not given"), so config and last seeds apply."""
+    return {key: value or None for key, value in given.items()}
+
+
 def as_pre(tasks: list[Task[Any]]) -> Any:
     """Pass Task objects as pre-tasks (Invoke's annotation only mentions names)."""
     return tasks
@@ -147,12 +152,7 @@ def seed_all(
     keep_workers: bool = False,
 ) -> None:
     """Install, migrate, seed, sync and verify every service."""
-    flags = {
-        "auth_employees": auth_employees or None,
-        "employees": employees or None,
-        "tickets": tickets or None,
-        "seed": seed or None,
-    }
+    flags = count_flags(auth_employees=auth_employees, employees=employees, tickets=tickets, seed=seed)
     cli.seed_all(
         c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout, sync or None,
         timeout, keep_workers,
@@ -169,13 +169,7 @@ def verify(
     c: Context, auth_employees: str = "", employees: str = "", tickets: str = "", seed: str = ""
 ) -> None:
     """Check counts, pending events and integrity against the expected state."""
-    flags = {
-        "auth_employees": auth_employees or None,
-        "employees": employees or None,
-        "tickets": tickets or None,
-        "seed": seed or None,
-    }
-    cli.verify(c, flags)
+    cli.verify(c, count_flags(auth_employees=auth_employees, employees=employees, tickets=tickets, seed=seed))
 
 
 @task(help={"json": "print a JSON document instead of a table (default: off)"})
