@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import TextIO
 
 from colorama import Fore, Style, just_fix_windows_console
@@ -58,6 +61,24 @@ class Console:
 
     def error(self, text: str) -> None:
         print(self._paint(f"ERROR {text}", Fore.RED, Style.BRIGHT), file=sys.stderr, flush=True)
+
+    @contextmanager
+    def progress(self, step: str, every: float = 5.0) -> Iterator[None]:
+        """Say every ``every`` seconds that ``step`` is still running, until it ends."""
+        done = threading.Event()
+        started = time.perf_counter()
+
+        def tick() -> None:
+            while not done.wait(every):
+                self.info(f"... {step} still running ({time.perf_counter() - started:.0f} s)")
+
+        ticker = threading.Thread(target=tick, daemon=True)
+        ticker.start()
+        try:
+            yield
+        finally:
+            done.set()
+            ticker.join()
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]

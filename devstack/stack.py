@@ -103,7 +103,8 @@ class Stack:
         started = time.perf_counter()
         self.console.start(name)
         try:
-            ran, detail = action()
+            with self.console.progress(name):
+                ran, detail = action()
         except StackError:
             self.steps.append(StepResult(name, "failed", time.perf_counter() - started))
             raise
@@ -176,7 +177,7 @@ class Stack:
 
         if todo:
             self.console.start("migrate", ", ".join(s.name for s in todo))
-        with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool:
+        with ThreadPoolExecutor(max_workers=len(todo) or 1) as pool, self.console.progress("migrate"):
             futures = {s.name: pool.submit(migrate, s) for s in todo}
             results = []
             for service in chosen:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import time
 
 from devstack.console import Console, wants_color
 
@@ -33,3 +34,17 @@ def test_colored_output_uses_escape_codes() -> None:
     out = Tty()
     Console(out, color=True).ok("x", 0.1)
     assert "\x1b[" in out.getvalue()
+
+
+def test_progress_ticks_while_a_step_runs_and_stops_after() -> None:
+    out = io.StringIO()
+    console = Console(out, color=False)
+    with console.progress("seed.helpdesk", every=0.05):
+        deadline = time.monotonic() + 5
+        while "still running" not in out.getvalue():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    said = out.getvalue()
+    time.sleep(0.15)
+    assert out.getvalue() == said
+    assert "... seed.helpdesk still running" in said
