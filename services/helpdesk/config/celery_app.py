@@ -1,11 +1,20 @@
-"""Create the Celery application of the helpdesk service."""
+"""Create the Celery application of the helpdesk service (no broker connection at import)."""
 
 import os
+from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("helpdesk")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@signals.worker_init.connect
+def stop_query_logging(**kwargs: Any) -> None:
+    """Turn DEBUG off in a worker: it serves no pages, and DEBUG would log every SQL query."""
+    from django.conf import settings
+
+    settings.DEBUG = False

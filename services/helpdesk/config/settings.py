@@ -109,6 +109,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
+# No result backend: outcomes are recorded in ProcessedEvent, not stored by Celery.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_SEND_TASK_EVENTS = False
+# Reuse the worker's database connection for this many tasks instead of
+# reconnecting around every task (Celery's Django fixup reads this name).
+CELERY_DB_REUSE_MAX = 1000
 
 SYNC_QUEUES = ("hdts.user.sync", "hdts.employee.sync")
 CELERY_TASK_QUEUES = tuple(

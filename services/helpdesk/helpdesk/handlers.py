@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, transaction
 
+from .mirror_sql import MirrorStatements, mirror_statements, processed_statements
 from .models import ExternalEmployee, HDTSUser, ProcessedEvent
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,14 @@ SPECS: dict[str, MirrorSpec] = {
         key_field="hdts_user_id",
         payload_key="user_id",
         fields=(
-            "email", "username", "first_name", "last_name", "company_id", "department", "role", "status",
+            "email",
+            "username",
+            "first_name",
+            "last_name",
+            "company_id",
+            "department",
+            "role",
+            "status",
         ),
         nullable=frozenset({"company_id"}),
     ),
@@ -156,44 +164,50 @@ def released_email(spec: MirrorSpec, key: int) -> str:
     return f"{spec.key_field.replace('_', '-')}-{key}@released.invalid"
 
 
+def statements(spec: MirrorSpec) -> MirrorStatements:
+    """Return the SQL statements of the spec's mirror model."""
+    return mirror_statements(spec.model, spec.key_field, spec.fields, connection.vendor)
+
+
 def apply_upsert(spec: MirrorSpec, event: Event, key: int) -> str:
     """Create or update the mirror row; return the recorded outcome."""
     values = payload_values(spec, event)
-    manager: models.Manager[Any] = spec.model._default_manager
-    row = manager.select_for_update().filter(**{spec.key_field: key}).first()
-    if row is not None and event.occurred_at < row.synced_at:
+    sql = statements(spec)
+    rows = sql.find(key, values["email"], event.occurred_at)
+    row = next((found for found in rows if found.key == key), None)
+    if row is not None and row.newer:
         return "stale"
-    others = manager.select_for_update().exclude(**{spec.key_field: key})
-    clash = others.filter(email=values["email"]).first()
+    clash = next((found for found in rows if found.key != key), None)
     if clash is not None:
-        clash_key = getattr(clash, spec.key_field)
         logger.warning(
             "Event %s on %s: email %s is held by %s=%s; the newer event keeps it.",
-            event.id, event.queue, values["email"], spec.key_field, clash_key,
+            event.id,
+            event.queue,
+            values["email"],
+            spec.key_field,
+            clash.key,
         )
-        if clash.synced_at > event.occurred_at:
+        if clash.newer:
             values["email"] = released_email(spec, key)
         else:
-            clash.email = released_email(spec, clash_key)
-            clash.save(update_fields=["email"])
+            sql.set_email(clash.pk, released_email(spec, clash.key))
     values["synced_at"] = event.occurred_at
     if row is None:
-        manager.create(**{spec.key_field: key}, **values)
+        sql.create(key, values)
         return "created"
-    for name, value in values.items():
-        setattr(row, name, value)
-    row.save(update_fields=list(values))
+    sql.update(row.pk, values)
     return "updated"
 
 
 def apply_delete(spec: MirrorSpec, event: Event, key: int) -> str:
     """Delete the mirror row unless it is newer than the event; return the outcome."""
-    row = spec.model._default_manager.select_for_update().filter(**{spec.key_field: key}).first()
+    sql = statements(spec)
+    row = next(iter(sql.find(key, None, event.occurred_at)), None)
     if row is None:
         return "missing"
-    if event.occurred_at < row.synced_at:
+    if row.newer:
         return "stale"
-    row.delete()
+    sql.delete(row.pk)
     return "deleted"
 
 
@@ -204,17 +218,16 @@ def handle_event(envelope: dict[str, Any]) -> str:
     if spec is None:
         return IGNORED
     key = payload_key(spec, event)
+    processed = processed_statements(connection.vendor)
     try:
         with transaction.atomic():
-            if ProcessedEvent.objects.filter(pk=event.id).exists():
+            if processed.recorded(event.id):
                 return DUPLICATE
             if event.action == "delete":
                 outcome = apply_delete(spec, event, key)
             else:
                 outcome = apply_upsert(spec, event, key)
-            ProcessedEvent.objects.create(
-                event_id=event.id, queue=event.queue, action=event.action, outcome=outcome
-            )
+            processed.record(event.id, event.queue, event.action, outcome)
     except IntegrityError:
         if ProcessedEvent.objects.filter(pk=event.id).exists():
             return DUPLICATE

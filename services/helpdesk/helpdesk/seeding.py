@@ -33,16 +33,78 @@ SEED_MARK_NAME = "seed"
 COUNT_MODELS: tuple[type[models.Model], ...] = (Employee, Ticket, HDTSUser, ExternalEmployee)
 
 FIRST_NAMES = (
-    "Ada", "Alan", "Amelia", "Ben", "Carla", "Chen", "Dana", "Diego", "Elena", "Emeka",
-    "Farah", "Felix", "Grace", "Hana", "Hugo", "Ines", "Ivan", "Jana", "Jonas", "Kai",
-    "Karin", "Leo", "Lina", "Marco", "Maya", "Nadia", "Nils", "Olga", "Omar", "Paula",
-    "Priya", "Quinn", "Rosa", "Sami", "Sofia", "Tariq", "Tess", "Uma", "Victor", "Yara",
+    "Ada",
+    "Alan",
+    "Amelia",
+    "Ben",
+    "Carla",
+    "Chen",
+    "Dana",
+    "Diego",
+    "Elena",
+    "Emeka",
+    "Farah",
+    "Felix",
+    "Grace",
+    "Hana",
+    "Hugo",
+    "Ines",
+    "Ivan",
+    "Jana",
+    "Jonas",
+    "Kai",
+    "Karin",
+    "Leo",
+    "Lina",
+    "Marco",
+    "Maya",
+    "Nadia",
+    "Nils",
+    "Olga",
+    "Omar",
+    "Paula",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Sofia",
+    "Tariq",
+    "Tess",
+    "Uma",
+    "Victor",
+    "Yara",
 )
 LAST_NAMES = (
-    "Abbott", "Bauer", "Castillo", "Dimitrov", "Eriksen", "Fischer", "Garcia", "Haddad",
-    "Ito", "Jensen", "Kowalski", "Larsen", "Mendoza", "Nakamura", "Okafor", "Petrov",
-    "Quispe", "Reyes", "Santos", "Tanaka", "Umar", "Varga", "Weber", "Xu", "Yilmaz",
-    "Zhang", "Moreau", "Novak", "Silva", "Costa",
+    "Abbott",
+    "Bauer",
+    "Castillo",
+    "Dimitrov",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Mendoza",
+    "Nakamura",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Reyes",
+    "Santos",
+    "Tanaka",
+    "Umar",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+    "Moreau",
+    "Novak",
+    "Silva",
+    "Costa",
 )
 DEPARTMENTS = (Department.IT, Department.ASSET, Department.BUDGET)
 CATEGORY_DEPARTMENT = {
@@ -55,7 +117,11 @@ CATEGORY_DEPARTMENT = {
 CATEGORIES = tuple(CATEGORY_DEPARTMENT)
 SUB_CATEGORIES = {
     Ticket.Category.IT_SUPPORT: (
-        "Access Request", "Software Installation", "Hardware Issue", "Network Issue", "Password Reset",
+        "Access Request",
+        "Software Installation",
+        "Hardware Issue",
+        "Network Issue",
+        "Password Reset",
     ),
     Ticket.Category.ASSET_CHECK_IN: ("Check In",),
     Ticket.Category.ASSET_CHECK_OUT: ("Check Out",),
@@ -64,22 +130,34 @@ SUB_CATEGORIES = {
 }
 SUBJECT_DETAILS = {
     Ticket.Category.IT_SUPPORT: (
-        "cannot sign in to the portal", "laptop runs slowly", "VPN drops every hour",
-        "need access to the shared drive", "printer on floor 2 offline",
+        "cannot sign in to the portal",
+        "laptop runs slowly",
+        "VPN drops every hour",
+        "need access to the shared drive",
+        "printer on floor 2 offline",
     ),
     Ticket.Category.ASSET_CHECK_IN: (
-        "returning a laptop", "returning a monitor", "returning a projector", "returning a phone",
+        "returning a laptop",
+        "returning a monitor",
+        "returning a projector",
+        "returning a phone",
     ),
     Ticket.Category.ASSET_CHECK_OUT: (
-        "need a laptop for a new hire", "borrowing a projector", "need a spare monitor",
+        "need a laptop for a new hire",
+        "borrowing a projector",
+        "need a spare monitor",
         "need a test phone",
     ),
     Ticket.Category.NEW_BUDGET_PROPOSAL: (
-        "training budget for next quarter", "new workstation purchase", "software licence renewal",
+        "training budget for next quarter",
+        "new workstation purchase",
+        "software licence renewal",
         "team offsite",
     ),
     Ticket.Category.OTHERS: (
-        "install a diagram editor", "question about leave policy", "desk relocation",
+        "install a diagram editor",
+        "question about leave policy",
+        "desk relocation",
         "install a PDF reader",
     ),
 }
@@ -87,8 +165,15 @@ STATUSES = tuple(Ticket.Status)
 PRIORITIES = tuple(Ticket.Priority)
 EMPLOYEE_FIELDS = ("first_name", "last_name", "email", "department", "role", "status")
 TICKET_FIELDS = (
-    "employee_id", "subject", "category", "sub_category", "priority", "department", "status",
-    "requested_budget", "submitted_at",
+    "employee_id",
+    "subject",
+    "category",
+    "sub_category",
+    "priority",
+    "department",
+    "status",
+    "requested_budget",
+    "submitted_at",
 )
 
 T = TypeVar("T")
@@ -234,19 +319,20 @@ def desired_employees(count: int, seed: int) -> Iterator[tuple[str, dict[str, An
             status = Employee.Status.PENDING
         else:
             status = Employee.Status.APPROVED
-        yield company_id(index), {
-            "first_name": first,
-            "last_name": last,
-            "email": f"{first}.{last}.{index:04d}@example.com".lower(),
-            "department": str(department),
-            "role": str(role),
-            "status": str(status),
-        }
+        yield (
+            company_id(index),
+            {
+                "first_name": first,
+                "last_name": last,
+                "email": f"{first}.{last}.{index:04d}@example.com".lower(),
+                "department": str(department),
+                "role": str(role),
+                "status": str(status),
+            },
+        )
 
 
-def desired_tickets(
-    count: int, seed: int, employee_pks: list[int]
-) -> Iterator[tuple[str, dict[str, Any]]]:
+def desired_tickets(count: int, seed: int, employee_pks: list[int]) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (ticket_number, field values) of the first ``count`` seeded tickets.
 
     Tickets go round-robin over ``employee_pks`` and the categories; all other
@@ -263,17 +349,20 @@ def desired_tickets(
         offset = rng.randrange(SUBMISSION_WINDOW_SECONDS)
         is_new = status == Ticket.Status.NEW
         is_budget = category == Ticket.Category.NEW_BUDGET_PROPOSAL
-        yield ticket_number(index), {
-            "employee_id": employee_pks[(index - 1) % len(employee_pks)],
-            "subject": f"{sub_category}: {detail}",
-            "category": str(category),
-            "sub_category": sub_category,
-            "priority": None if is_new else str(priority),
-            "department": None if is_new else str(CATEGORY_DEPARTMENT[category]),
-            "status": str(status),
-            "requested_budget": (Decimal(cents) / 100).quantize(Decimal("0.01")) if is_budget else None,
-            "submitted_at": EPOCH + timedelta(seconds=offset),
-        }
+        yield (
+            ticket_number(index),
+            {
+                "employee_id": employee_pks[(index - 1) % len(employee_pks)],
+                "subject": f"{sub_category}: {detail}",
+                "category": str(category),
+                "sub_category": sub_category,
+                "priority": None if is_new else str(priority),
+                "department": None if is_new else str(CATEGORY_DEPARTMENT[category]),
+                "status": str(status),
+                "requested_budget": (Decimal(cents) / 100).quantize(Decimal("0.01")) if is_budget else None,
+                "submitted_at": EPOCH + timedelta(seconds=offset),
+            },
+        )
 
 
 def sync_chunk(
@@ -357,7 +446,11 @@ def seed_employees(
     report = StepReport(model="Employee")
     for chunk in chunked(desired_employees(count, seed), CHUNK_SIZE):
         sync_chunk(
-            Employee, "company_id", EMPLOYEE_FIELDS, chunk, report.rows,
+            Employee,
+            "company_id",
+            EMPLOYEE_FIELDS,
+            chunk,
+            report.rows,
             on_create=lambda: {"password": password.value},
         )
     report.notes.extend(leftover_note(Employee, count, "--employees"))

@@ -1,19 +1,58 @@
-"""Define one Celery task per consumed queue; each only calls the handler."""
+"""Define one Celery task per consumed queue; each only calls the handler.
 
+Delivery is at least once: a message is acknowledged after the task returns
+(``acks_late``) and redelivered if the worker dies first; the handler records
+every event, so a redelivery changes nothing. Transient database errors are
+retried with a capped backoff; a malformed event is logged and acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
 from typing import Any
 
 from celery import shared_task
+from django.db import OperationalError, connection
 
-from .handlers import handle_event
+from .handlers import InvalidEvent, handle_event
+
+logger = logging.getLogger(__name__)
+
+INVALID = "invalid"
+TASK_OPTIONS: dict[str, Any] = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 1,
+    "retry_backoff_max": 8,
+    "retry_jitter": False,
+    "max_retries": 10,
+}
 
 
-@shared_task(name="hdts.user.sync", acks_late=True)
+def consume(event: dict[str, Any]) -> str:
+    """Apply one event; log a malformed one at ERROR and return "invalid"."""
+    try:
+        return handle_event(event)
+    except InvalidEvent as error:
+        event_id = event.get("id") if isinstance(event, dict) else None
+        logger.error("Dropped invalid event %s: %s", event_id, error)
+        return INVALID
+    except OperationalError:
+        # The worker keeps its connection across tasks (CELERY_DB_REUSE_MAX):
+        # drop a broken one so the retry reconnects.
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        raise
+
+
+@shared_task(name="hdts.user.sync", **TASK_OPTIONS)
 def sync_hdts_user(event: dict[str, Any]) -> str:
     """Apply one ``hdts.user.sync`` event and return its outcome."""
-    return handle_event(event)
+    return consume(event)
 
 
-@shared_task(name="hdts.employee.sync", acks_late=True)
+@shared_task(name="hdts.employee.sync", **TASK_OPTIONS)
 def sync_hdts_employee(event: dict[str, Any]) -> str:
     """Apply one ``hdts.employee.sync`` event and return its outcome."""
-    return handle_event(event)
+    return consume(event)

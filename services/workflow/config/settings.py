@@ -119,6 +119,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 16
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# No result backend: outcomes are recorded in ProcessedEvent, not stored by Celery.
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_SEND_TASK_EVENTS = False
+# Reuse the worker's database connection for this many tasks instead of
+# reconnecting around every task (Celery's Django fixup reads this name).
+CELERY_DB_REUSE_MAX = 1000
 # Same shape as the queues Celery creates on demand (direct exchange and routing key
 # named after the queue), so publisher and consumer declarations agree.
 CELERY_TASK_QUEUES = tuple(

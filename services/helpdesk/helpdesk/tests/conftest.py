@@ -9,10 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
+
+from .broker import broker, migrated_template, worker_db, workers  # noqa: F401 - shared fixtures
 
 EventFactory = Callable[..., dict[str, Any]]
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep a SQLite test database in a file, so connections of other threads see its commits."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        test_settings = database.setdefault("TEST", {})
+        test_settings["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test.sqlite3")
 
 
 @pytest.fixture(autouse=True)

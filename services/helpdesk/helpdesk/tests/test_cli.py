@@ -27,7 +27,12 @@ def manage(db: Path, *args: str, env: dict[str, str] | None = None) -> subproces
     environ.pop("DJANGO_SETTINGS_MODULE", None)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=SERVICE_DIR, env=environ, capture_output=True, text=True, timeout=120, check=False,
+        cwd=SERVICE_DIR,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

@@ -37,8 +37,15 @@ def test_empty_migrated_database() -> None:
     assert state["last_seed"] is None
     assert state["integrity"] == {"ok": True, "problems": []}
     assert set(state) == {
-        "service", "database", "migrations", "counts", "pending_events", "processed_events",
-        "deferred_events", "last_seed", "integrity",
+        "service",
+        "database",
+        "migrations",
+        "counts",
+        "pending_events",
+        "processed_events",
+        "deferred_events",
+        "last_seed",
+        "integrity",
     }
 
 

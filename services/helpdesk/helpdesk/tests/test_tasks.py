@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from config.celery_app import app
 from django.conf import settings
+from django.db import OperationalError
 
 from helpdesk import tasks
-from helpdesk.models import ExternalEmployee, HDTSUser
+from helpdesk.models import ExternalEmployee, HDTSUser, ProcessedEvent
 
 from .conftest import employee_payload, envelope, user_payload
 
@@ -57,3 +60,56 @@ def test_eager_tasks_apply_events() -> None:
     assert tasks.sync_hdts_employee.delay(employee_event).get() == "applied"
     assert HDTSUser.objects.count() == 1
     assert ExternalEmployee.objects.count() == 1
+
+
+def test_tasks_survive_worker_loss_and_retry_transient_errors() -> None:
+    for name in QUEUES:
+        task = app.tasks[name]
+        assert task.reject_on_worker_lost is True
+        assert task.autoretry_for == (OperationalError,)
+        assert task.max_retries == 10
+        assert task.retry_backoff_max <= 10
+    assert app.conf.task_ignore_result is True
+
+
+def flaky_handler(failures: int, calls: list[dict[str, Any]]) -> Callable[[dict[str, Any]], str]:
+    """Return a handler that raises OperationalError ``failures`` times, then applies."""
+
+    def handle(event: dict[str, Any]) -> str:
+        calls.append(event)
+        if len(calls) <= failures:
+            raise OperationalError("database is locked")
+        return "applied"
+
+    return handle
+
+
+def test_operational_error_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks, "handle_event", flaky_handler(2, calls))
+    event = envelope("hdts.employee.sync", "create", employee_payload(1))
+    result = tasks.sync_hdts_employee.apply(args=[event], task_id=event["id"])
+    assert result.get() == "applied"
+    assert len(calls) == 3
+
+
+def test_retries_stop_after_max_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(tasks, "handle_event", flaky_handler(100, calls))
+    event = envelope("hdts.user.sync", "create", user_payload(1))
+    result = tasks.sync_hdts_user.apply(args=[event])
+    with pytest.raises(OperationalError):
+        result.get()
+    assert len(calls) == 11  # the first run and 10 retries
+
+
+@pytest.mark.django_db
+def test_invalid_event_is_logged_and_acknowledged(caplog: pytest.LogCaptureFixture) -> None:
+    event = envelope("hdts.employee.sync", "create", employee_payload(1, email=42))
+    with caplog.at_level(logging.ERROR, logger="helpdesk.tasks"):
+        result = tasks.sync_hdts_employee.apply(args=[event])
+    assert result.get() == "invalid"
+    assert not ProcessedEvent.objects.exists()
+    assert not ExternalEmployee.objects.exists()
+    assert [record.levelno for record in caplog.records] == [logging.ERROR]
+    assert event["id"] in caplog.text

@@ -5,10 +5,21 @@ from typing import Any
 
 import pytest
 from config.celery_app import app as celery_app
+from django.conf import settings
 
 from workflows.handlers import handle_event
 
+from .broker import broker, migrated_template, worker_db, workers  # noqa: F401 - shared fixtures
 from .factories import default_auth_events
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep a SQLite test database in a file, so connections of other threads see its commits."""
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        test_settings = database.setdefault("TEST", {})
+        test_settings["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test.sqlite3")
 
 
 @pytest.fixture

@@ -52,7 +52,9 @@ class Command(HelpdeskCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare the input and the output format."""
         parser.add_argument(
-            "file", nargs="?", default="-",
+            "file",
+            nargs="?",
+            default="-",
             help="JSON-lines file of event envelopes, or - for stdin (default -).",
         )
         parser.add_argument(

@@ -32,15 +32,21 @@ class Command(HelpdeskCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare the counts, the seed and the output format."""
         parser.add_argument(
-            "--employees", type=count_arg, default=DEFAULT_EMPLOYEES,
+            "--employees",
+            type=count_arg,
+            default=DEFAULT_EMPLOYEES,
             help=f"Number of employees MA0001.. to seed, at most 9,999 (default {DEFAULT_EMPLOYEES}).",
         )
         parser.add_argument(
-            "--tickets", type=count_arg, default=DEFAULT_TICKETS,
+            "--tickets",
+            type=count_arg,
+            default=DEFAULT_TICKETS,
             help=f"Number of tickets TX00000001.. to seed (default {DEFAULT_TICKETS}).",
         )
         parser.add_argument(
-            "--seed", type=seed_arg, default=DEFAULT_SEED,
+            "--seed",
+            type=seed_arg,
+            default=DEFAULT_SEED,
             help=f"Integer seed of the generated values (default {DEFAULT_SEED}).",
         )
         parser.add_argument(

@@ -19,11 +19,15 @@ class Command(HelpdeskCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         """Declare the count and the seed."""
         parser.add_argument(
-            "--count", type=count_arg, default=DEFAULT_EMPLOYEES,
+            "--count",
+            type=count_arg,
+            default=DEFAULT_EMPLOYEES,
             help=f"Number of employees to seed, at most 9,999 (default {DEFAULT_EMPLOYEES}).",
         )
         parser.add_argument(
-            "--seed", type=seed_arg, default=DEFAULT_SEED,
+            "--seed",
+            type=seed_arg,
+            default=DEFAULT_SEED,
             help=f"Integer seed of the generated values (default {DEFAULT_SEED}).",
         )
 
