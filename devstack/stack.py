@@ -145,14 +145,13 @@ class Stack:
     ) -> StepResult:
         chosen = tuple(services)
 
+        def build(service: registry.Service) -> bool:
+            requirements = service.folder(self.settings.root) / "requirements.txt"
+            return venvs.build(self.settings.venv_dir(service), requirements, force)
+
         def action() -> Outcome:
-            built = [
-                s.name
-                for s in chosen
-                if venvs.build(
-                    self.settings.venv_dir(s), s.folder(self.settings.root) / "requirements.txt", force
-                )
-            ]
+            with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
+                built = [s.name for s, done in zip(chosen, pool.map(build, chosen), strict=True) if done]
             if not built:
                 return False, "virtualenvs match their requirements"
             return True, "built " + ", ".join(built)
