@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import sys
+import tempfile
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -53,6 +56,13 @@ def guarded(body: Callable[[], T]) -> T:
     except KeyboardInterrupt:
         Console().error("Interrupted; rerun the same command to finish, completed steps are skipped.")
         raise Exit(code=130) from None
+    except Exception as exc:  # a bug, not a user error: keep the traceback in a file
+        path = Path(tempfile.gettempdir()) / f"devstack-error-{os.getpid()}.log"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+        Console().error(
+            f"Unexpected {type(exc).__name__}: {exc}; the traceback is in {path}, please report it."
+        )
+        raise Exit(code=1) from None
 
 
 def check_rabbit(c: Context, timeout: object, url: str | None) -> None:

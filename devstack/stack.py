@@ -150,6 +150,7 @@ class Stack:
             return venvs.build(self.settings.venv_dir(service), requirements, force)
 
         def action() -> Outcome:
+            venvs.find_uv()  # once, before the threads
             with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
                 built = [s.name for s, done in zip(chosen, pool.map(build, chosen), strict=True) if done]
             if not built:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -60,6 +61,7 @@ def is_current(venv: Path, stamp: dict[str, str]) -> bool:
     return recorded == stamp and venv_python(venv).exists()
 
 
+@functools.cache
 def find_uv() -> str | None:
     """Return the uv executable, from PATH or from the installed ``uv`` package."""
     found = shutil.which("uv")
