@@ -23,6 +23,7 @@ class BrokerReport:
     rebuilt: list[str] = field(default_factory=list)
     started: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
+    stopping: workers.Stopping = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"{self.relayed} event(s) relayed with confirms"]
@@ -46,19 +47,20 @@ def sync_broker(
         return report
     for consumer in registry.consumers():
         before_write(consumer)
-    started = workers.ensure_running(settings, include_relay=False, timeout=timeout, say=say)
-    report.started = [w.name for w in started]
+    started, baseline = workers.start_missing(settings, include_relay=False, say=say)
+    report.started = list(started)
     try:
         before_write(registry.get("auth"))
+        # The relay runs while the workers boot: the queues are durable, nothing waits on it.
         relayed = manage_json(settings, registry.get("auth"), "relay_events")
         ids: dict[str, list[str]] = relayed.get("ids", {})
         report.relayed = int(relayed.get("published", 0))
+        workers.wait_consuming(settings, started, baseline, timeout)
         report.applied = drain(settings, ids, timeout)
     finally:
         if not keep_workers:
-            for worker in started:
-                workers.stop(settings, worker, settings.stop_grace)
-                say(f"stopped {worker.name}")
+            # Idle workers finish their warm shutdown while the run goes on; the caller waits.
+            report.stopping = workers.begin_stopping(settings, workers.named(started))
     return report
 
 

@@ -144,7 +144,10 @@ def sync(
         seconds = parse_seconds("timeout", timeout)
         stack = stack_of(c, stop_servers, allow_remote)
         with run_lock(stack.settings):
-            run_sync(stack, via, seconds, keep_workers)
+            try:
+                run_sync(stack, via, seconds, keep_workers)
+            finally:
+                stack.close()
 
     guarded(body)
 
@@ -172,11 +175,8 @@ def workers_stop(c: Context) -> None:
         stack = stack_of(c)
 
         def action() -> tuple[bool, str]:
-            stopped = [
-                w.name
-                for w in [*workers.consumers(), workers.relay()]
-                if workers.stop(stack.settings, w, stack.settings.stop_grace)
-            ]
+            everyone = [*workers.consumers(), workers.relay()]
+            stopped = [w.name for w in workers.stop_all(stack.settings, everyone, stack.settings.stop_grace)]
             return (True, "stopped " + ", ".join(stopped)) if stopped else (False, "no worker was running")
 
         stack.run("workers.stop", action)
@@ -260,6 +260,7 @@ def seed_all(
                 fastpath.save(stack.settings, options, stack.counts())
                 ok = True
         finally:
+            stack.close()
             summary = stack.summary(options, ok, time.perf_counter() - started)
             if stack.steps:
                 stack.print_summary(summary)

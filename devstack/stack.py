@@ -52,6 +52,7 @@ class Stack:
     stop_servers: bool = False
     steps: list[StepResult] = field(default_factory=list)
     known_counts: dict[str, dict[str, int] | None] | None = None
+    stopping: workers.Stopping = field(default_factory=list)
     _states: dict[str, ServiceState] = field(default_factory=dict)
     _fresh: set[str] = field(default_factory=set)
 
@@ -237,6 +238,7 @@ class Stack:
             report = sync_broker(
                 self.settings, states, timeout, keep_workers, before_write=self.guard, say=self.console.info
             )
+            self.stopping += report.stopping
             self._synced(delivered_all=True)
             return True, report.summary()
 
@@ -264,6 +266,13 @@ class Stack:
             self.steps.append(StepResult(name, "skipped", 0.0, reason))
         self.console.skip("migrate, seed, sync, verify", reason)
         self.known_counts = record["counts"]
+
+    def close(self) -> None:
+        """Wait for the workers this run asked to stop (killing them after the grace period)."""
+        if self.stopping:
+            stopped = workers.finish_stopping(self.settings, self.stopping, self.settings.stop_grace)
+            self.stopping = []
+            self.console.info("stopped " + ", ".join(w.name for w in stopped))
 
     # -- reports -------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ class Worker:
         return [
             python, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
             "--queues", ",".join(self.queues), "--hostname", f"{self.service.name}@%h",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
 
 
@@ -118,18 +118,41 @@ def start(settings: Settings, worker: Worker) -> psutil.Process:
 
 def stop(settings: Settings, worker: Worker, grace: float) -> bool:
     """Stop ``worker`` gracefully (kill after ``grace`` seconds); return whether it ran."""
-    proc = running(settings, worker)
-    if proc is None:
-        return False
-    family = [proc, *proc.children(recursive=True)]
-    with contextlib.suppress(psutil.NoSuchProcess):
-        proc.terminate()
+    return bool(stop_all(settings, [worker], grace))
+
+
+def stop_all(settings: Settings, chosen: Iterable[Worker], grace: float) -> list[Worker]:
+    """Ask every chosen worker to stop at once, then wait; return those that were running."""
+    return finish_stopping(settings, begin_stopping(settings, chosen), grace)
+
+
+Stopping = list[tuple[Worker, list[psutil.Process]]]
+
+
+def begin_stopping(settings: Settings, chosen: Iterable[Worker]) -> Stopping:
+    """Send each running worker the graceful stop signal; return what to wait for."""
+    pending: Stopping = []
+    for worker in chosen:
+        proc = running(settings, worker)
+        if proc is None:
+            continue
+        family = [proc, *proc.children(recursive=True)]
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+        pending.append((worker, family))
+    return pending
+
+
+def finish_stopping(settings: Settings, pending: Stopping, grace: float) -> list[Worker]:
+    """Wait for stopping workers, kill those still alive after ``grace``, drop their PID files."""
+    family = [proc for _, procs in pending for proc in procs]
     for left in wait_gone(family, grace):
         with contextlib.suppress(psutil.NoSuchProcess):
             left.kill()
     wait_gone(family, grace)
-    pid_file(settings, worker).unlink(missing_ok=True)
-    return True
+    for worker, _ in pending:
+        pid_file(settings, worker).unlink(missing_ok=True)
+    return [worker for worker, _ in pending]
 
 
 def tail(path: Path, lines: int = 15) -> str:
@@ -189,6 +212,8 @@ def wait_consuming(
                     f"{name} exited during start-up; its log ends with:\n{tail(log_file(settings, worker))}"
                 )
         queues = [q for w in wanted.values() for q in w.queues]
+        if not queues:
+            return
         info = queue_info(broker, queues)
         if all((i := info[q]) is not None and i.consumers > baseline.get(q, 0) for q in queues):
             return
@@ -199,22 +224,33 @@ def wait_consuming(
         delay = min(delay * 1.5, 0.5)
 
 
-def ensure_running(
-    settings: Settings, include_relay: bool, timeout: float, say: Callable[[str], None]
-) -> list[Worker]:
-    """Start the workers that are not running, wait until they consume; return those started."""
+def start_missing(
+    settings: Settings, include_relay: bool, say: Callable[[str], None]
+) -> tuple[dict[str, psutil.Process], dict[str, int]]:
+    """Start the workers that are not running; return them and each queue's prior consumers."""
     broker = rabbit.parse(settings.broker_url)
     todo = [w for w in consumers() if running(settings, w) is None]
-    all_queues = [q for w in todo for q in w.queues]
-    baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, all_queues).items()}
+    queues = [q for w in todo for q in w.queues]
+    baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, queues).items()}
     started: dict[str, psutil.Process] = {}
     for worker in todo:
         started[worker.name] = start(settings, worker)
         say(f"started {worker.name} (PID {started[worker.name].pid}) on {', '.join(worker.queues)}")
     if include_relay and running(settings, relay()) is None:
-        proc = start(settings, relay())
-        say(f"started auth-relay (PID {proc.pid}), relaying auth's outbox continuously")
-        started[relay().name] = proc
-    if todo:
-        wait_consuming(settings, started, baseline, timeout)
-    return [w for w in [*consumers(), relay()] if w.name in started]
+        started[relay().name] = start(settings, relay())
+        say(f"started auth-relay (PID {started[relay().name].pid}), relaying auth's outbox continuously")
+    return started, baseline
+
+
+def named(started: Iterable[str]) -> list[Worker]:
+    names = set(started)
+    return [w for w in [*consumers(), relay()] if w.name in names]
+
+
+def ensure_running(
+    settings: Settings, include_relay: bool, timeout: float, say: Callable[[str], None]
+) -> list[Worker]:
+    """Start the workers that are not running, wait until they consume; return those started."""
+    started, baseline = start_missing(settings, include_relay, say)
+    wait_consuming(settings, started, baseline, timeout)
+    return named(started)
