@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,9 +25,13 @@ class BrokerReport:
     started: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
     stopping: workers.Stopping = field(default_factory=list)
+    seconds: float = 0.0
 
     def summary(self) -> str:
         parts = [f"{self.relayed} event(s) relayed with confirms"]
+        if self.relayed and self.seconds:
+            rate = self.relayed / self.seconds
+            parts[0] += f", all applied {self.seconds:.1f} s after the workers started ({rate:,.0f} events/s)"
         parts += [f"{name} applied {n}" for name, n in self.applied.items()]
         if self.rebuilt:
             parts.append("rebuilt from a snapshot: " + ", ".join(self.rebuilt))
@@ -47,6 +52,7 @@ def sync_broker(
         return report
     for consumer in registry.consumers():
         before_write(consumer)
+    began = time.perf_counter()
     started, baseline = workers.start_missing(settings, include_relay=False, say=say)
     report.started = list(started)
     try:
@@ -57,6 +63,7 @@ def sync_broker(
         report.relayed = int(relayed.get("published", 0))
         workers.wait_consuming(settings, started, baseline, timeout)
         report.applied = drain(settings, ids, timeout)
+        report.seconds = time.perf_counter() - began
     finally:
         if not keep_workers:
             # Idle workers finish their warm shutdown while the run goes on; the caller waits.

@@ -38,7 +38,7 @@ class Worker:
         return [
             python, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
             "--queues", ",".join(self.queues), "--hostname", f"{self.service.name}@%h",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+            "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
 
 
