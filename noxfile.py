@@ -79,7 +79,7 @@ def tests(session: nox.Session, target: str) -> None:
 def seeded_integration(session: nox.Session, database: str, transport: str) -> None:
     """Seed, sync and verify a copy of the repo, twice, as 'inv seed-all' does."""
     require(session, "RabbitMQ", RABBITMQ)
-    copy = copy_checkout(ROOT, Path(session.create_tmp()) / "repo")
+    copy = copy_checkout(ROOT, Path(session.create_tmp()).resolve() / "repo")
     session.install("-e", str(copy))
     session.chdir(copy)
     env = {"NO_COLOR": "1"}
