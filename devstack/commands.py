@@ -13,6 +13,7 @@ from typing import Any
 from devstack.config import Settings
 from devstack.errors import StepError
 from devstack.registry import Service
+from devstack.urls import mask_text
 from devstack.venvs import venv_python
 
 
@@ -65,7 +66,7 @@ def manage(
     )
     if done.returncode != 0:
         log = write_log(settings, service, args[0], done)
-        raise StepError(f"{service.name}: {failure_sentence(done.stderr)} (full output: {log})")
+        raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")
     return done
 
 
@@ -97,8 +98,6 @@ def write_log(
     folder = settings.root / settings.log_dir
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{service.name}-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
-    path.write_text(
-        f"$ {' '.join(map(str, done.args))}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}",
-        encoding="utf-8",
-    )
+    text = f"$ {' '.join(map(str, done.args))}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}"
+    path.write_text(mask_text(text), encoding="utf-8")
     return path.relative_to(settings.root)

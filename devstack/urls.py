@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit, urlunsplit
 
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
+CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
@@ -26,3 +28,8 @@ def is_local(url: str) -> bool:
     if parts.scheme.startswith("sqlite"):
         return True
     return (parts.hostname or "") in LOCAL_HOSTS
+
+
+def mask_text(text: str) -> str:
+    """Mask the password of every URL in a block of text (command output kept in logs)."""
+    return CREDENTIALS.sub(lambda m: f"{m.group('head')}***@", text)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.urls import is_local, mask_url
+from devstack.urls import is_local, mask_text, mask_url
 
 
 @pytest.mark.parametrize(
@@ -32,3 +32,10 @@ def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:
 )
 def test_is_local(url: str, local: bool) -> None:
     assert is_local(url) is local
+
+
+def test_mask_text_hides_passwords_of_every_url() -> None:
+    text = "could not connect to postgres://app:s3cret@db:5432/x\nbroker amqp://guest:guest@localhost//"
+    masked = mask_text(text)
+    assert "s3cret" not in masked and "guest:guest" not in masked
+    assert "postgres://app:***@db:5432/x" in masked and "amqp://guest:***@localhost//" in masked
