@@ -136,3 +136,11 @@ def postgres(session: nox.Session, verb: str, names: list[str]) -> None:
     url = f"postgresql://postgres@{POSTGRES[0]}:{POSTGRES[1]}/postgres"
     session.log(f"{verb} DATABASE {', '.join(names)}")
     session.run("python", "-c", script, url, *statements, silent=True, env={"PGCONNECT_TIMEOUT": "5"})
+
+
+@nox.session(python=PYTHON, default=False)
+def benchmark(session: nox.Session) -> None:
+    """Time seed-all fresh, as a no-op and a broker sync; print ratios."""
+    require(session, "RabbitMQ", RABBITMQ)
+    session.install("-e", ".")
+    session.run("python", "benchmarks/seed_all.py", *session.posargs)
