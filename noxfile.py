@@ -46,8 +46,8 @@ def require(session: nox.Session, name: str, address: tuple[str, int]) -> None:
 def lint(session: nox.Session) -> None:
     """Lint the runner, tasks, noxfile, services and tests with ruff."""
     session.install("ruff")
-    session.run("ruff", "check", "devstack", "tasks.py", "noxfile.py", "services", "tests")
-    session.run("ruff", "format", "--check", "devstack", "tasks.py", "noxfile.py", "tests")
+    session.run("ruff", "check", "devstack", "tasks.py", "noxfile.py", "benchmarks", "services", "tests")
+    session.run("ruff", "format", "--check", "devstack", "tasks.py", "noxfile.py", "benchmarks", "tests")
 
 
 @nox.session(python=PYTHON)
