@@ -26,6 +26,7 @@ START_HINTS = {
     "PostgreSQL": "pg_ctlcluster --skip-systemctl-redirect <version> main start (or your OS service manager)",
     "RabbitMQ": "rabbitmq-server -detached (see README, 'Start RabbitMQ')",
 }
+LINTED = ("devstack", "tasks.py", "noxfile.py", "benchmarks", "services", "tests")
 #: domain.md, "Expected state after a default seed-all": checked here, not by the runner.
 EXPECTED = {
     "auth": {"System": 4, "Role": 8, "User": 13, "UserSystemRole": 13, "Employee": 8},
@@ -46,8 +47,8 @@ def require(session: nox.Session, name: str, address: tuple[str, int]) -> None:
 def lint(session: nox.Session) -> None:
     """Lint the runner, tasks, noxfile, services and tests with ruff."""
     session.install("ruff")
-    session.run("ruff", "check", "devstack", "tasks.py", "noxfile.py", "benchmarks", "services", "tests")
-    session.run("ruff", "format", "--check", "devstack", "tasks.py", "noxfile.py", "benchmarks", "tests")
+    session.run("ruff", "check", *LINTED)
+    session.run("ruff", "format", "--check", *LINTED)
 
 
 @nox.session(python=PYTHON)
