@@ -13,28 +13,37 @@ from invoke.collection import Collection
 from invoke.context import Context
 from invoke.tasks import Task, task
 
-from devstack import cli, config, registry
+from devstack import cli, config, flags, registry
+from devstack.options import MAX_SEED
 
 ROOT = Path(__file__).resolve().parent
 GUARD_HELP = {
     "stop-servers": "stop processes holding the service's SQLite file first (default: refuse)",
     "allow-remote": "allow writing to a non-local or production database (default: refuse)",
 }
+# Flag kinds: Invoke checks these while parsing, so bad input stops before any pre-task runs.
+AUTH_EMPLOYEES = flags.count("auth-employees", registry.get("auth").seed_flags[0].maximum)
+EMPLOYEES = flags.count("employees", 9_999)
+TICKETS = flags.count("tickets", 1_000_000)
+SEED = flags.count("seed", MAX_SEED)
+TRANSPORT = flags.choice("sync", "local", "broker")
+VIA = flags.choice("via", "local", "broker")
+SERVICE = flags.choice("service", *registry.NAMES)
 COUNT_HELP = {
-    "auth-employees": "extra auth employees beyond the 8 fixed ones (default: as last seeded, else 0)",
-    "employees": "helpdesk employees, at most 9,999 (default: as last seeded, else 50)",
-    "tickets": "helpdesk tickets (default: as last seeded, else 20)",
-    "seed": "random seed of generated data (default: as last seeded, else 7)",
+    "auth-employees": "N: extra auth employees beyond the 8 fixed ones (default: as last seeded, else 0)",
+    "employees": "N: helpdesk employees, at most 9,999 (default: as last seeded, else 50)",
+    "tickets": "N: helpdesk tickets (default: as last seeded, else 20)",
+    "seed": "N: random seed of generated data (default: as last seeded, else 7)",
 }
 
 
 @task(
     help={
-        "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
+        "timeout": "S: seconds to keep retrying with backoff (default: 0, one try)",
         "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
     }
 )
-def check_rabbit(c: Context, timeout: str = "0", url: str = "") -> None:
+def check_rabbit(c: Context, timeout: str = flags.seconds("timeout")("0"), url: str = "") -> None:
     """Check that RabbitMQ answers: TCP, AMQP login, virtual host."""
     cli.check_rabbit(c, timeout, url or None)
 
@@ -42,10 +51,10 @@ def check_rabbit(c: Context, timeout: str = "0", url: str = "") -> None:
 @task(
     help={
         "force": "rebuild even when the stamp matches (default: off)",
-        "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
+        "service": f"NAME: only this service: {', '.join(registry.NAMES)} (default: all)",
     }
 )
-def install(c: Context, force: bool = False, service: str = "") -> None:
+def install(c: Context, force: bool = False, service: str = SERVICE("")) -> None:
     """Build each service's virtualenv (skipped when it is current)."""
     cli.install(c, force, service or None)
 
@@ -76,7 +85,10 @@ def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
 
     names = [flag.option for flag in service.seed_flags] + ["seed"]
     params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default="") for n in names]
+    kinds = {flag.option: flags.count(flag.option, flag.maximum) for flag in service.seed_flags}
+    params += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=kinds.get(n, SEED)("")) for n in names
+    ]
     params += [
         inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False)
         for n in ("stop_servers", "allow_remote")
@@ -96,19 +108,19 @@ migrate_tasks = {s.name: _migrate_task(s) for s in registry.SERVICES}
 
 
 SYNC_HELP = {
-    "timeout": "seconds to wait for workers and for every relayed event to be applied (default: 60)",
+    "timeout": "S: seconds to wait for workers and for every relayed event to be applied (default: 60)",
     "keep-workers": "leave the Celery workers running after a broker sync (default: stop them)",
 }
 
 
 @task(
     pre=[install, *migrate_tasks.values()],
-    help={"via": "transport: local or broker (default: local)", **SYNC_HELP, **GUARD_HELP},
+    help={"via": "local|broker: the transport (default: local)", **SYNC_HELP, **GUARD_HELP},
 )
 def sync(
     c: Context,
-    via: str = "local",
-    timeout: str = "60",
+    via: str = VIA("local"),
+    timeout: str = flags.seconds("timeout")("60"),
     keep_workers: bool = False,
     stop_servers: bool = False,
     allow_remote: bool = False,
@@ -130,25 +142,25 @@ for _service in registry.SERVICES:
         **COUNT_HELP,
         "offline": "skip the RabbitMQ check and say so (default: off)",
         "report": "also write the summary as JSON to this path (default: none)",
-        "rabbit-timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
-        "sync": "how events reach workflow and helpdesk: local or broker (default: local)",
+        "rabbit-timeout": "S: seconds to wait for RabbitMQ to answer (default: 0, one try)",
+        "sync": "local|broker: how events reach workflow and helpdesk (default: local)",
         **SYNC_HELP,
         **GUARD_HELP,
     }
 )
 def seed_all(
     c: Context,
-    auth_employees: str = "",
-    employees: str = "",
-    tickets: str = "",
-    seed: str = "",
+    auth_employees: str = AUTH_EMPLOYEES(""),
+    employees: str = EMPLOYEES(""),
+    tickets: str = TICKETS(""),
+    seed: str = SEED(""),
     offline: bool = False,
     stop_servers: bool = False,
     allow_remote: bool = False,
     report: str = "",
-    rabbit_timeout: str = "0",
-    sync: str = "",
-    timeout: str = "60",
+    rabbit_timeout: str = flags.seconds("rabbit-timeout")("0"),
+    sync: str = TRANSPORT(""),
+    timeout: str = flags.seconds("timeout")("60"),
     keep_workers: bool = False,
 ) -> None:
     """Install, migrate, seed, sync and verify every service."""
@@ -166,7 +178,11 @@ def seed_all(
     }
 )
 def verify(
-    c: Context, auth_employees: str = "", employees: str = "", tickets: str = "", seed: str = ""
+    c: Context,
+    auth_employees: str = AUTH_EMPLOYEES(""),
+    employees: str = EMPLOYEES(""),
+    tickets: str = TICKETS(""),
+    seed: str = SEED(""),
 ) -> None:
     """Check counts, pending events and integrity against the expected state."""
     cli.verify(c, count_flags(auth_employees=auth_employees, employees=employees, tickets=tickets, seed=seed))
@@ -211,7 +227,7 @@ def reset_all(
     cli.reset_services(c, registry.NAMES, no_backup, yes, stop_servers, allow_remote)
 
 
-def workers_start(c: Context, timeout: str = "60") -> None:
+def workers_start(c: Context, timeout: str = flags.seconds("timeout")("60")) -> None:
     """Start the Celery workers and auth's outbox relay for live sync."""
     cli.workers_start(c, timeout)
 
@@ -237,7 +253,7 @@ ns.add_collection(
             workers_start,
             name="start",
             pre=as_pre([install]),
-            help={"timeout": "seconds to wait until the workers consume (default: 60)"},
+            help={"timeout": "S: seconds to wait until the workers consume (default: 60)"},
         ),
         Task(workers_stop, name="stop"),
         Task(workers_status, name="status", help={"json": "print JSON instead of tables (default: off)"}),

@@ -22,6 +22,7 @@ from devstack import options as options_mod
 from devstack.broker import status as broker_status
 from devstack.console import Console
 from devstack.errors import StackError, UsageError
+from devstack.flags import parse_seconds
 from devstack.guards import find_holders, run_lock, sqlite_path
 from devstack.reset import reset
 from devstack.stack import Stack, write_report
@@ -73,16 +74,6 @@ def check_rabbit(c: Context, timeout: object, url: str | None) -> None:
         stack.check_rabbit(parse_seconds("timeout", timeout))
 
     guarded(body)
-
-
-def parse_seconds(flag: str, value: object) -> float:
-    try:
-        seconds = float(str(value))
-    except ValueError:
-        raise UsageError(f"--{flag} must be a number of seconds, got '{value}'.") from None
-    if seconds < 0:
-        raise UsageError(f"--{flag} must be 0 or more, got {seconds:g}.")
-    return seconds
 
 
 def install(c: Context, force: bool, service: str | None) -> None:

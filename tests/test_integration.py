@@ -110,7 +110,7 @@ def test_seed_helpdesk_with_employees(repo: Path) -> None:
         (("seed-all", "--employees", "-1"), 2, "--employees must be 0 or more, got -1."),
         (("seed-all", "--tickets", "abc"), 2, "--tickets must be a whole number, got 'abc'."),
         (("seed.helpdesk", "--employees", "10000"), 2, "--employees can be at most 9,999"),
-        (("install", "--service", "billing"), 2, "Unknown service 'billing'"),
+        (("install", "--service", "billing"), 2, "--service must be one of auth, workflow, helpdesk"),
     ],
 )
 def test_bad_input_fails_in_one_sentence(repo: Path, args: tuple[str, ...], code: int, message: str) -> None:
@@ -120,6 +120,15 @@ def test_bad_input_fails_in_one_sentence(repo: Path, args: tuple[str, ...], code
     assert message in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert counts(repo) == before
+
+
+def test_bad_input_stops_before_any_pre_task(tmp_path: Path) -> None:
+    fresh = copy_checkout(REPO, tmp_path / "repo")
+    done = inv(fresh, "seed.helpdesk", "--employees", "-1")
+    assert done.returncode == 2
+    assert done.stderr.strip() == "ERROR --employees must be 0 or more, got -1."
+    assert not (fresh / "services" / "helpdesk" / ".venv").exists()
+    assert not list(fresh.rglob("db.sqlite3"))
 
 
 def test_unknown_task_is_refused(repo: Path) -> None:

@@ -122,3 +122,28 @@ def test_status_json_on_an_empty_checkout(
     assert report["services"]["auth"]["exists"] is False
     assert report["rabbitmq"]["answers"] is False
     assert "secret" not in json.dumps(report)
+
+
+def test_count_and_duration_flags_are_checked_while_invoke_parses(tasks: ModuleType) -> None:
+    from devstack.flags import Checked
+
+    checked = {
+        (name, arg.name)
+        for name in ("seed.helpdesk", "seed.auth", "seed-all", "verify", "sync", "install", "check-rabbit")
+        for arg in tasks.ns[name].get_arguments()
+        if isinstance(arg.kind, type) and issubclass(arg.kind, Checked)
+    }
+    assert {
+        ("seed.helpdesk", "employees"),
+        ("seed.helpdesk", "tickets"),
+        ("seed.helpdesk", "seed"),
+        ("seed.auth", "employees"),
+        ("seed-all", "tickets"),
+        ("seed-all", "auth_employees"),
+        ("seed-all", "timeout"),
+        ("seed-all", "sync"),
+        ("verify", "tickets"),
+        ("sync", "via"),
+        ("install", "service"),
+        ("check-rabbit", "timeout"),
+    } <= checked
