@@ -53,7 +53,8 @@ def sync_broker(
     for consumer in registry.consumers():
         before_write(consumer)
     began = time.perf_counter()
-    started, baseline = workers.start_missing(settings, include_relay=False, say=say)
+    needed = workers_for(states["auth"].pending_events)
+    started, baseline = workers.start_missing(settings, include_relay=False, say=say, only=needed)
     report.started = list(started)
     try:
         before_write(registry.get("auth"))
@@ -69,6 +70,13 @@ def sync_broker(
             # Idle workers finish their warm shutdown while the run goes on; the caller waits.
             report.stopping = workers.begin_stopping(settings, workers.named(started))
     return report
+
+
+def workers_for(pending: Mapping[str, int]) -> list[workers.Worker]:
+    """The consumers that have pending events on their queues (all, when that is unknown)."""
+    if not set(pending) <= set(registry.QUEUES):
+        return workers.consumers()
+    return [w for w in workers.consumers() if any(pending.get(q) for q in w.queues)]
 
 
 def drain(settings: Settings, ids: Mapping[str, list[str]], timeout: float) -> dict[str, int]:

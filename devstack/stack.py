@@ -18,7 +18,7 @@ from devstack.console import Console
 from devstack.errors import StackError, VerifyError
 from devstack.guards import check_writable
 from devstack.options import SeedOptions
-from devstack.state import ServiceState, read, read_all
+from devstack.state import UNCOUNTED, ServiceState, read, read_all
 from devstack.sync import needs_sync, sync_local
 from devstack.verify import expected_counts, mismatches
 
@@ -214,7 +214,7 @@ class Stack:
             state = self._touched(service)
             state.last_seed, state.counts = wanted, report.get("counts", state.counts)
             if report.get("changed") and service.publishes:
-                state.pending_events = {**state.pending_events, "(recorded by this seed)": 1}
+                state.pending_events = {**state.pending_events, UNCOUNTED: 1}
             return True, describe_seed(report)
 
         return self.run(f"seed.{service.name}", action)

@@ -10,6 +10,9 @@ from devstack.commands import manage_json
 from devstack.config import Settings
 from devstack.registry import Service
 
+#: A pending-events key for events a step of this run recorded but nobody has counted yet.
+UNCOUNTED = "(recorded by this run, not counted yet)"
+
 
 @dataclass
 class ServiceState:

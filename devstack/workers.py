@@ -225,11 +225,15 @@ def wait_consuming(
 
 
 def start_missing(
-    settings: Settings, include_relay: bool, say: Callable[[str], None]
+    settings: Settings,
+    include_relay: bool,
+    say: Callable[[str], None],
+    only: Iterable[Worker] | None = None,
 ) -> tuple[dict[str, psutil.Process], dict[str, int]]:
     """Start the workers that are not running; return them and each queue's prior consumers."""
     broker = rabbit.parse(settings.broker_url)
-    todo = [w for w in consumers() if running(settings, w) is None]
+    wanted = {w.name for w in (consumers() if only is None else only)}
+    todo = [w for w in consumers() if w.name in wanted and running(settings, w) is None]
     queues = [q for w in todo for q in w.queues]
     baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, queues).items()}
     started: dict[str, psutil.Process] = {}

@@ -32,3 +32,15 @@ def test_summary_names_rebuilt_consumers() -> None:
         "3 pending event(s); helpdesk applied 14, duplicate 0, deferred 0 (rebuilt from a snapshot); "
         "3 marked delivered"
     )
+
+
+def test_broker_sync_starts_only_the_workers_with_pending_events() -> None:
+    from devstack.broker import workers_for
+    from devstack.state import UNCOUNTED
+
+    names = [w.name for w in workers_for({"hdts.employee.sync": 9991, "tts.role.sync": 0})]
+    assert names == ["helpdesk-worker"]
+    assert [w.name for w in workers_for({UNCOUNTED: 1})] == [
+        "workflow-worker",
+        "helpdesk-worker",
+    ]
