@@ -65,10 +65,13 @@ def sync_broker(
         workers.wait_consuming(settings, started, baseline, timeout)
         report.applied = drain(settings, ids, timeout)
         report.seconds = time.perf_counter() - began
-    finally:
+    except BaseException:
         if not keep_workers:
-            # Idle workers finish their warm shutdown while the run goes on; the caller waits.
-            report.stopping = workers.begin_stopping(settings, workers.named(started))
+            workers.stop_all(settings, workers.named(started), settings.stop_grace)
+        raise
+    if not keep_workers:
+        # Idle workers finish their warm shutdown while the run goes on; the caller waits.
+        report.stopping = workers.begin_stopping(settings, workers.named(started))
     return report
 
 

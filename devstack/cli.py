@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -227,7 +228,7 @@ def seed_all(
         options = options_mod.SeedOptions()
         ok = False
         try:
-            with run_lock(stack.settings):
+            with run_lock(stack.settings), contextlib.closing(stack):  # workers stop inside the lock
                 if offline:
                     stack.console.skip("check-rabbit", "--offline: not checking RabbitMQ")
                 else:
@@ -248,16 +249,19 @@ def seed_all(
                 stack.seed(registry.get("workflow"), options)
                 stack.seed(registry.get("helpdesk"), options)
                 stack.verify(options)
+                stack.close()  # every service process has exited before the fingerprint
                 fastpath.save(stack.settings, options, stack.counts())
                 ok = True
         finally:
-            stack.close()
             summary = stack.summary(options, ok, time.perf_counter() - started)
             if stack.steps:
                 stack.print_summary(summary)
             if report:
-                write_report(Path(report), summary)
-                stack.console.info(f"report written to {report}")
+                try:
+                    write_report(Path(report), summary)
+                    stack.console.info(f"report written to {report}")
+                except OSError as exc:
+                    stack.console.warn(f"could not write the report to {report}: {exc.strerror or exc}")
 
     guarded(body)
 

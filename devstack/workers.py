@@ -237,12 +237,16 @@ def start_missing(
     queues = [q for w in todo for q in w.queues]
     baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, queues).items()}
     started: dict[str, psutil.Process] = {}
-    for worker in todo:
-        started[worker.name] = start(settings, worker)
-        say(f"started {worker.name} (PID {started[worker.name].pid}) on {', '.join(worker.queues)}")
-    if include_relay and running(settings, relay()) is None:
-        started[relay().name] = start(settings, relay())
-        say(f"started auth-relay (PID {started[relay().name].pid}), relaying auth's outbox continuously")
+    try:
+        for worker in todo:
+            started[worker.name] = start(settings, worker)
+            say(f"started {worker.name} (PID {started[worker.name].pid}) on {', '.join(worker.queues)}")
+        if include_relay and running(settings, relay()) is None:
+            started[relay().name] = start(settings, relay())
+            say(f"started auth-relay (PID {started[relay().name].pid}), relaying auth's outbox continuously")
+    except BaseException:
+        stop_all(settings, named(started), settings.stop_grace)  # leave nothing half-started
+        raise
     return started, baseline
 
 
@@ -256,5 +260,9 @@ def ensure_running(
 ) -> list[Worker]:
     """Start the workers that are not running, wait until they consume; return those started."""
     started, baseline = start_missing(settings, include_relay, say)
-    wait_consuming(settings, started, baseline, timeout)
+    try:
+        wait_consuming(settings, started, baseline, timeout)
+    except BaseException:
+        stop_all(settings, named(started), settings.stop_grace)
+        raise
     return named(started)
