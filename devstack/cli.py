@@ -22,7 +22,7 @@ from devstack import fastpath, rabbit, registry, workers
 from devstack import options as options_mod
 from devstack.broker import status as broker_status
 from devstack.console import Console
-from devstack.errors import StackError, UsageError
+from devstack.errors import GuardError, StackError, UsageError
 from devstack.flags import parse_seconds
 from devstack.guards import find_holders, run_lock, sqlite_path
 from devstack.reset import reset
@@ -104,7 +104,7 @@ def seed(
         given = options_mod.single_service_flags(svc, **flags)
         options_mod.resolve(given, section(c).get("seed"))  # fail on bad flags before any work
         with run_lock(stack.settings):
-            options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds())
+            options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds(), service=svc.name)
             stack.seed(svc, options)
 
     guarded(body)
@@ -236,13 +236,15 @@ def seed_all(
                 stack.install()
                 record = fastpath.load(stack.settings)
                 if record is not None:
-                    options = options_mod.resolve(flags, seed_config, fastpath.last_seeds(record))
+                    options = options_mod.resolve(
+                        flags, seed_config, fastpath.last_seeds(record), strict_seed=True
+                    )
                     if options.to_json() == record["options"]:
                         stack.unchanged_since(record)
                         ok = True
                         return
                 fastpath.forget(stack.settings)
-                options = options_mod.resolve(flags, seed_config, stack.last_seeds())
+                options = options_mod.resolve(flags, seed_config, stack.last_seeds(), strict_seed=True)
                 stack.migrate_all()
                 stack.seed(registry.get("auth"), options)
                 run_sync(stack, via, sync_timeout, keep_workers)
@@ -331,6 +333,21 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
     console.info(f"RabbitMQ {mq['url']}: " + ("answers" if mq["answers"] else mq["problem"]))
 
 
+def stop_own_workers(stack: Stack, stop_servers: bool) -> None:
+    """Before removing data, the runner's own workers must go too: they hold the databases."""
+    everyone = [*workers.consumers(), workers.relay()]
+    running = [w.name for w in everyone if workers.running(stack.settings, w) is not None]
+    if not running:
+        return
+    if not stop_servers:
+        raise GuardError(
+            f"The runner's workers ({', '.join(running)}) have the databases open; "
+            "stop them with 'inv workers.stop', or rerun with --stop-servers."
+        )
+    workers.stop_all(stack.settings, everyone, stack.settings.stop_grace)
+    stack.console.warn("stopped " + ", ".join(running) + " before removing data")
+
+
 def reset_services(
     c: Context, services: tuple[str, ...], no_backup: bool, yes: bool, stop_servers: bool, allow_remote: bool
 ) -> None:
@@ -338,6 +355,7 @@ def reset_services(
         stack = stack_of(c, stop_servers, allow_remote)
         chosen = [registry.get(name) for name in services]
         with run_lock(stack.settings):
+            stop_own_workers(stack, stop_servers)
             for service in chosen:
 
                 def action(service: registry.Service = service) -> tuple[bool, str]:

@@ -59,22 +59,36 @@ def resolve(
     flags: Mapping[str, object],
     config: Mapping[str, Any] | None = None,
     last_seeds: Mapping[str, Mapping[str, int] | None] | None = None,
+    service: str | None = None,
+    strict_seed: bool = False,
 ) -> SeedOptions:
     """Resolve every option: CLI flag, then Invoke config, then what the database last got.
 
     ``flags`` and ``config`` use the runner's keys (``auth_employees``, ``employees``,
     ``tickets``, ``seed``); a value of None means "not given". ``last_seeds`` maps a service
     name to the options of its last seed, so a plain re-run never shrinks or reshuffles data.
+    The seed comes from ``service``'s last seed when given; otherwise the services must agree
+    on it when ``strict_seed`` is set (a run over every service must not reshuffle any of them).
     """
     config = config or {}
     last_seeds = last_seeds or {}
-    values: dict[str, int] = {}
-    for service in registry.SERVICES:
-        last = last_seeds.get(service.name) or {}
-        for flag in service.seed_flags:
+    values: dict[str, int | None] = {}
+    for each in registry.SERVICES:
+        last = last_seeds.get(each.name) or {}
+        for flag in each.seed_flags:
             values[flag.key] = _pick(flag.key, flag.maximum, flags, config, last.get(flag.option))
-    seeds = [s.get("seed") for s in last_seeds.values() if s and s.get("seed") is not None]
-    values["seed"] = _pick("seed", MAX_SEED, flags, config, seeds[0] if seeds else None)
+    if service is not None:
+        own = last_seeds.get(service) or {}
+        seeds = [own["seed"]] if own.get("seed") is not None else []
+    else:
+        seeds = sorted({s["seed"] for s in last_seeds.values() if s and s.get("seed") is not None})
+    given = _pick("seed", MAX_SEED, flags, config, None)
+    if given is None and strict_seed and len(seeds) > 1:
+        which = ", ".join(f"{name} {s['seed']}" for name, s in last_seeds.items() if s and "seed" in s)
+        raise UsageError(
+            f"The services were last seeded with different seeds ({which}); pass --seed to choose one."
+        )
+    values["seed"] = given if given is not None else (seeds[0] if seeds else None)
     defaults = SeedOptions()
     return SeedOptions(**{k: v if v is not None else getattr(defaults, k) for k, v in values.items()})
 

@@ -54,3 +54,17 @@ def test_service_view_uses_the_service_option_names() -> None:
 def test_single_service_flags_map_to_runner_keys() -> None:
     auth = registry.get("auth")
     assert single_service_flags(auth, employees="5", seed=None) == {"seed": None, "auth_employees": "5"}
+
+
+def test_a_single_service_keeps_its_own_last_seed() -> None:
+    last = {"auth": {"employees": 0, "seed": 7}, "helpdesk": {"employees": 50, "tickets": 20, "seed": 3}}
+    assert resolve({}, {}, last, service="helpdesk").seed == 3
+    assert resolve({}, {}, last, service="auth").seed == 7
+
+
+def test_a_run_over_every_service_refuses_to_pick_between_different_seeds() -> None:
+    last = {"auth": {"employees": 0, "seed": 7}, "helpdesk": {"employees": 50, "tickets": 20, "seed": 3}}
+    with pytest.raises(UsageError, match=r"different seeds \(auth 7, helpdesk 3\); pass --seed"):
+        resolve({}, {}, last, strict_seed=True)
+    assert resolve({"seed": "3"}, {}, last, strict_seed=True).seed == 3
+    assert resolve({}, {}, last).seed in {3, 7}  # verify: the seed does not change any count
