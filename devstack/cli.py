@@ -45,7 +45,9 @@ def settings_of(c: Context, allow_remote: bool = False) -> config_mod.Settings:
 
 
 def stack_of(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> Stack:
-    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop_servers)
+    """Build a Stack; guard flags also come from config, which is how pre-tasks receive them."""
+    stop = stop_servers or config_mod.as_bool(section(c).get("stop_servers", False))
+    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop)
 
 
 def guarded(body: Callable[[], T]) -> T:

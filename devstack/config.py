@@ -20,6 +20,7 @@ DEFAULTS: dict[str, Any] = {
     "lock_timeout": 10.0,
     "stop_grace": 5.0,
     "allow_remote": False,
+    "stop_servers": False,
     "backup_dir": "backups",
     "log_dir": "logs",
     "sync": "local",
@@ -67,14 +68,14 @@ def from_config(config: Mapping[str, Any], root: Path) -> Settings:
         venv=str(merged["venv"]),
         lock_timeout=float(merged["lock_timeout"]),
         stop_grace=float(merged["stop_grace"]),
-        allow_remote=_as_bool(merged["allow_remote"]),
+        allow_remote=as_bool(merged["allow_remote"]),
         backup_dir=str(merged["backup_dir"]),
         log_dir=str(merged["log_dir"]),
         databases={k: str(v or "") for k, v in dict(merged["databases"]).items()},
     )
 
 
-def _as_bool(value: object) -> bool:
+def as_bool(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return bool(value)

@@ -152,11 +152,13 @@ def check_target(settings: Settings, service: Service, environ: Mapping[str, str
     if url and not is_local(url):
         raise GuardError(
             f"{service.name}: its database {mask_url(url)} is not on this machine; "
-            "rerun with --allow-remote if you really mean to write to it."
+            "rerun with --allow-remote if you really mean to write to it "
+            "(prerequisite steps take it from INVOKE_DEVSTACK_ALLOW_REMOTE=1)."
         )
     if environ.get("DJANGO_ENV", "").lower() in {"prod", "production"}:
         raise GuardError(
-            f"{service.name}: DJANGO_ENV says production; unset it or rerun with --allow-remote."
+            f"{service.name}: DJANGO_ENV says production; unset it or rerun with --allow-remote "
+            "(prerequisite steps take it from INVOKE_DEVSTACK_ALLOW_REMOTE=1)."
         )
 
 
@@ -183,7 +185,8 @@ def check_writable(
         others = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
         raise GuardError(
             f"{service.name}: PID {first.pid} ({first.cmdline}) {first.why}{others}; "
-            "stop it before writing, or rerun with --stop-servers."
+            "stop it before writing, or rerun with --stop-servers "
+            "(prerequisite steps take it from INVOKE_DEVSTACK_STOP_SERVERS=1)."
         )
     left = stop(holders, settings.stop_grace)
     if report:

@@ -147,3 +147,12 @@ def test_count_and_duration_flags_are_checked_while_invoke_parses(tasks: ModuleT
         ("install", "service"),
         ("check-rabbit", "timeout"),
     } <= checked
+
+
+def test_guard_flags_reach_pre_tasks_through_config(tmp_path: Path) -> None:
+    from devstack import cli
+
+    assert cli.stack_of(context(tmp_path)).stop_servers is False
+    assert cli.stack_of(context(tmp_path, stop_servers=True)).stop_servers is True
+    assert cli.stack_of(context(tmp_path), stop_servers=True).stop_servers is True
+    assert cli.stack_of(context(tmp_path, allow_remote=True)).settings.allow_remote is True
