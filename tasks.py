@@ -252,7 +252,7 @@ ns.add_collection(
         Task(
             workers_start,
             name="start",
-            pre=as_pre([install]),
+            pre=as_pre([install, *migrate_tasks.values()]),
             help={"timeout": "S: seconds to wait until the workers consume (default: 60)"},
         ),
         Task(workers_stop, name="stop"),

@@ -30,7 +30,7 @@ def child_env(
         env.pop("DATABASE_URL", None)
     env["CELERY_BROKER_URL"] = settings.broker_url
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("PYTHONIOENCODING", "utf-8")
+    env["PYTHONIOENCODING"] = "utf-8"
     return env
 
 
@@ -62,6 +62,7 @@ def manage(
         capture_output=True,
         text=True,
         encoding="utf-8",
+        errors="replace",
         check=False,
     )
     if done.returncode != 0:

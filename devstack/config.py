@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from devstack import registry
+from devstack.errors import UsageError
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
 BROKER_ENV = "CELERY_BROKER_URL"
@@ -66,13 +67,23 @@ def from_config(config: Mapping[str, Any], root: Path) -> Settings:
         root=root,
         broker_url=resolve_broker_url(str(merged["broker_url"] or "")),
         venv=str(merged["venv"]),
-        lock_timeout=float(merged["lock_timeout"]),
-        stop_grace=float(merged["stop_grace"]),
+        lock_timeout=_seconds("lock_timeout", merged["lock_timeout"]),
+        stop_grace=_seconds("stop_grace", merged["stop_grace"]),
         allow_remote=as_bool(merged["allow_remote"]),
         backup_dir=str(merged["backup_dir"]),
         log_dir=str(merged["log_dir"]),
         databases={k: str(v or "") for k, v in dict(merged["databases"]).items()},
     )
+
+
+def _seconds(key: str, value: object) -> float:
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        seconds = -1.0
+    if seconds < 0:
+        raise UsageError(f"The setting devstack.{key} must be a number of seconds, got '{value}'.")
+    return seconds
 
 
 def as_bool(value: object) -> bool:

@@ -1,8 +1,8 @@
 """Remember a verified stack so a re-run with nothing to do starts no service process.
 
 After ``seed-all`` verifies the stack, the runner records what it verified: the options and a
-fingerprint of everything that could change the answer (each SQLite file's size and mtime and
-whether a write-ahead log holds data, the migration files, the virtualenv stamps). While the
+fingerprint of everything that could change the answer (the size and mtime of each SQLite file
+and of its write-ahead log, the migration files, the virtualenv stamps). While the
 fingerprint is unchanged, the previous verification still holds. Any write to a database, a new
 migration or a requirements change invalidates it; PostgreSQL databases never take this path.
 """
@@ -37,9 +37,9 @@ def fingerprint(settings: Settings) -> dict[str, Any] | None:
         except OSError:
             return None
         wal = Path(f"{database}-wal")
-        wal_size = wal.stat().st_size if wal.exists() else 0
+        wal_stat = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() else [0, 0]
         result[service.name] = {
-            "database": [stat.st_size, stat.st_mtime_ns, wal_size],
+            "database": [stat.st_size, stat.st_mtime_ns, *wal_stat],
             "migrations": _migrations_digest(service.folder(settings.root)),
             "venv": _read(settings.venv_dir(service) / STAMP),
         }

@@ -84,10 +84,12 @@ def find_holders(database: Path, service_dir: Path, exclude: Iterable[int] = ())
         if proc.pid in skip:
             continue
         cmdline = proc.info["cmdline"] or []
-        try:
-            cwd = proc.cwd()
-        except (psutil.Error, OSError):
-            cwd = None
+        cwd = None
+        if "runserver" in cmdline:  # the working directory only matters for a dev server
+            try:
+                cwd = proc.cwd()
+            except (psutil.Error, OSError):
+                cwd = None
         why = ""
         if is_runserver(cmdline, cwd, service_dir):
             why = "runs this service's manage.py runserver"

@@ -37,9 +37,13 @@ def parse(url: str) -> Broker:
     if parts.scheme not in {"amqp", "pyamqp", "amqps"}:
         raise UsageError(f"The broker URL {mask_url(url)} is not an amqp:// URL; fix broker_url.")
     path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    try:
+        port = parts.port or 5672
+    except ValueError:
+        raise UsageError(f"The broker URL {mask_url(url)} has an invalid port; fix broker_url.") from None
     return Broker(
         host=parts.hostname or "localhost",
-        port=parts.port or 5672,
+        port=port,
         user=unquote(parts.username or "guest"),
         password=unquote(parts.password or "guest"),
         vhost=unquote(path) or "/",

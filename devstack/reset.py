@@ -22,7 +22,7 @@ def backup_sqlite(database: Path, folder: Path, service: str) -> Path:
     while target.exists():
         target = folder / f"{service}-{time.strftime('%Y%m%d-%H%M%S')}-{n}.sqlite3"
         n += 1
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
     try:
         copy = sqlite3.connect(target)
         try:

@@ -18,7 +18,10 @@ def mask_url(url: str) -> str:
     host = parts.hostname or ""
     if ":" in host:
         host = f"[{host}]"
-    port = f":{parts.port}" if parts.port else ""
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # a malformed port: mask by pattern instead
+        return mask_text(url)
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
 
 

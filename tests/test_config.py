@@ -46,3 +46,10 @@ def test_invoke_env_beats_project_file_which_beats_defaults(
     assert settings.broker_url == "amqp://env:pw@envhost//"
     assert settings.lock_timeout == 3.0
     assert settings.database_url("helpdesk") == "postgres://u@127.0.0.1/hd"
+
+
+def test_bad_durations_in_config_are_usage_errors(tmp_path: Path) -> None:
+    from devstack.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"devstack\.lock_timeout must be a number of seconds"):
+        config.from_config({"lock_timeout": "soon"}, tmp_path)

@@ -74,3 +74,9 @@ def test_real_broker_wrong_password_is_named_and_masked() -> None:
 def test_real_broker_missing_vhost_is_named() -> None:
     with pytest.raises(BrokerError, match="no virtual host 'no-such-vhost'"):
         rabbit.probe(rabbit.parse("amqp://guest:guest@127.0.0.1:5672/no-such-vhost"))
+
+
+def test_bad_port_is_a_usage_error_with_the_password_masked() -> None:
+    with pytest.raises(UsageError, match="invalid port") as caught:
+        rabbit.parse("amqp://guest:secret@localhost:99999999//")
+    assert "secret" not in str(caught.value)

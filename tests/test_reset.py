@@ -58,3 +58,12 @@ def test_postgres_needs_yes(settings: Settings) -> None:
     with pytest.raises(GuardError, match="--yes") as caught:
         reset(pg, registry.get("auth"), backup=True, yes=False)
     assert "secret" not in str(caught.value)
+
+
+def test_backup_of_a_path_with_uri_characters(tmp_path: Path) -> None:
+    folder = tmp_path / "odd ?#% name"
+    folder.mkdir()
+    make_wal_database(folder / "db.sqlite3").close()
+    copy = backup_sqlite(folder / "db.sqlite3", tmp_path / "backups", "auth")
+    with sqlite3.connect(copy) as check:
+        assert check.execute("SELECT count(*) FROM t").fetchone() == (100,)
