@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -13,6 +14,11 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import psutil
+
+if sys.platform == "win32":
+    import msvcrt
+else:
+    import fcntl
 
 from devstack.config import Settings
 from devstack.errors import GuardError
@@ -198,56 +204,80 @@ def check_writable(
         raise GuardError(f"{service.name}: PID {left[0].pid} did not stop; end it yourself and rerun.")
 
 
+#: How deep this process holds each lock: a task and its pre-tasks each take the same lock.
+_HELD: dict[Path, int] = {}
+
+
 @contextmanager
 def run_lock(settings: Settings, name: str = "run", timeout: float | None = None) -> Iterator[None]:
-    """Hold the runner's lock file; wait up to ``timeout`` for another run, then refuse."""
+    """Hold the runner's lock; wait up to ``timeout`` seconds for another run, then refuse.
+
+    The operating system's file lock (``flock``, or ``msvcrt.locking`` on Windows) ends with
+    the process that holds it, so a crashed run never blocks the next one.
+    """
     folder = settings.state_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.lock"
-    wait = settings.lock_timeout if timeout is None else timeout
-    deadline = time.monotonic() + wait
-    me = psutil.Process()
-    mine = json.dumps({"pid": me.pid, "created": me.create_time()})
-    delay = 0.05
-    while True:
+    path = (folder / f"{name}.lock").resolve()
+    if _HELD.get(path):
+        _HELD[path] += 1
         try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            owner = lock_owner(path)
-            if owner == me.pid:
-                yield  # already held by this process (a task and its pre-tasks)
-                return
-            if owner is None:
-                path.unlink(missing_ok=True)
-                continue
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + (settings.lock_timeout if timeout is None else timeout)
+        delay = 0.05
+        while not try_lock(fd):
             if time.monotonic() >= deadline:
+                owner = lock_owner(path)
                 raise GuardError(
-                    f"Another run (PID {owner or 'starting'}) is already working on the stack; "
+                    f"Another run (PID {owner or 'unknown'}) is already working on the stack; "
                     "wait for it to finish and try again."
-                ) from None
+                )
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
-            continue
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(mine)
-        break
-    try:
-        yield
+        me = psutil.Process()
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps({"pid": me.pid, "created": me.create_time()}).encode())
+        _HELD[path] = 1
+        try:
+            yield
+        finally:
+            del _HELD[path]
+            unlock(fd)
     finally:
-        path.unlink(missing_ok=True)
+        os.close(fd)
 
 
-def lock_owner(path: Path, fresh: float = 5.0) -> int | None:
-    """Return the PID holding lock file ``path`` if that process still lives, else None.
-
-    A lock file that is still empty belongs to a run that is writing it right now: it
-    counts as held (PID 0) for ``fresh`` seconds.
-    """
+def try_lock(fd: int) -> bool:
+    """Take the exclusive lock on an open file without waiting; tell whether it worked."""
     try:
-        text = path.read_text(encoding="utf-8")
-        if not text.strip():
-            return 0 if time.time() - path.stat().st_mtime < fresh else None
-        data = json.loads(text)
+        if sys.platform == "win32":
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def unlock(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        else:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def lock_owner(path: Path) -> int | None:
+    """Return the PID recorded in lock file ``path`` if that process still lives, else None."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
         proc = psutil.Process(int(data["pid"]))
         if abs(proc.create_time() - float(data["created"])) > 1.0:
             return None

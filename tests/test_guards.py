@@ -131,33 +131,55 @@ def test_remote_and_production_databases_are_refused(settings: Settings) -> None
     guards.check_target(replace(remote, allow_remote=True), auth, {"DJANGO_ENV": "production"})
 
 
-def test_run_lock_refuses_a_second_live_run(settings: Settings) -> None:
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
-    try:
-        path = settings.state_dir() / "run.lock"
-        path.parent.mkdir(parents=True)
-        created = psutil.Process(other.pid).create_time()
-        path.write_text(json.dumps({"pid": other.pid, "created": created}), encoding="utf-8")
-        started = time.monotonic()
-        with (
-            pytest.raises(GuardError, match=f"Another run \\(PID {other.pid}\\)"),
-            guards.run_lock(settings, timeout=0.3),
-        ):
-            pass
-        assert time.monotonic() - started >= 0.3
-        assert path.exists()
-    finally:
-        other.kill()
-        other.wait()
+@pytest.fixture
+def other_run(settings: Settings) -> Iterator[subprocess.Popen[str]]:
+    """Another process holding the run lock of the same checkout."""
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from devstack.config import Settings
+        from devstack.guards import run_lock
+        with run_lock(Settings(root=Path({str(settings.root)!r}))):
+            print("locked", flush=True)
+            sys.stdin.readline()
+    """)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+    yield proc
+    proc.kill()
+    proc.wait()
 
 
-def test_run_lock_takes_over_a_stale_lock_and_is_reentrant(settings: Settings) -> None:
+def test_run_lock_refuses_a_second_live_run(settings: Settings, other_run: subprocess.Popen[str]) -> None:
+    started = time.monotonic()
+    with (
+        pytest.raises(GuardError, match=f"Another run \\(PID {other_run.pid}\\)"),
+        guards.run_lock(settings, timeout=0.3),
+    ):
+        pass
+    assert time.monotonic() - started >= 0.3
+
+
+def test_run_lock_waits_for_the_other_run_to_end(
+    settings: Settings, other_run: subprocess.Popen[str]
+) -> None:
+    assert other_run.stdin is not None
+    other_run.stdin.write("done\n")
+    other_run.stdin.flush()
+    with guards.run_lock(settings, timeout=10):
+        assert other_run.wait(timeout=10) == 0
+
+
+def test_lock_left_by_a_dead_run_is_taken_at_once_and_is_reentrant(settings: Settings) -> None:
     path = settings.state_dir() / "run.lock"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"pid": 999_999_999, "created": 0}), encoding="utf-8")
     with guards.run_lock(settings, timeout=0):
         assert json.loads(path.read_text(encoding="utf-8"))["pid"] == os.getpid()
         with guards.run_lock(settings, timeout=0):
-            assert path.exists()
-        assert path.exists()
-    assert not path.exists()
+            assert guards.lock_owner(path) == os.getpid()
+    assert guards.lock_owner(path) == os.getpid()  # the file stays; the OS lock is gone
+    with guards.run_lock(settings, timeout=0):
+        pass
