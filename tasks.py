@@ -22,17 +22,22 @@ GUARD_HELP = {
     "allow-remote": "allow writing to a non-local or production database (default: refuse)",
 }
 # Flag kinds: Invoke checks these while parsing, so bad input stops before any pre-task runs.
-AUTH_EMPLOYEES = flags.count("auth-employees", registry.get("auth").seed_flags[0].maximum)
-EMPLOYEES = flags.count("employees", 9_999)
-TICKETS = flags.count("tickets", 1_000_000)
+SEED_FLAGS = {flag.key: flag for service in registry.SERVICES for flag in service.seed_flags}
+AUTH_EMPLOYEES = flags.count("auth-employees", SEED_FLAGS["auth_employees"].maximum)
+EMPLOYEES = flags.count("employees", SEED_FLAGS["employees"].maximum)
+TICKETS = flags.count("tickets", SEED_FLAGS["tickets"].maximum)
 SEED = flags.count("seed", MAX_SEED)
 TRANSPORT = flags.choice("sync", "local", "broker")
 VIA = flags.choice("via", "local", "broker")
 SERVICE = flags.choice("service", *registry.NAMES)
+
+
+def count_help(flag: registry.SeedFlag) -> str:
+    return f"N: {flag.help}, at most {flag.maximum:,} (default: as last seeded, else {flag.default})"
+
+
 COUNT_HELP = {
-    "auth-employees": "N: extra auth employees beyond the 8 fixed ones (default: as last seeded, else 0)",
-    "employees": "N: helpdesk employees, at most 9,999 (default: as last seeded, else 50)",
-    "tickets": "N: helpdesk tickets (default: as last seeded, else 20)",
+    **{key.replace("_", "-"): count_help(flag) for key, flag in SEED_FLAGS.items()},
     "seed": "N: random seed of generated data (default: as last seeded, else 7)",
 }
 
@@ -95,12 +100,8 @@ def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
     ]
     body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     body.__doc__ = f"Seed the {service.name} service (skipped when already seeded)."
-    helps = {
-        n.replace("_", "-"): COUNT_HELP[
-            "auth-employees" if service.name == "auth" and n == "employees" else n
-        ]
-        for n in names
-    }
+    helps = {flag.option: count_help(flag) for flag in service.seed_flags}
+    helps["seed"] = COUNT_HELP["seed"]
     return Task(body, name=service.name, pre=as_pre(pre), help={**helps, **GUARD_HELP})
 
 

@@ -7,8 +7,6 @@ parse time, with one sentence and exit code 2, before a pre-task (install, migra
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from invoke.exceptions import Exit
 
 from devstack.errors import UsageError
@@ -17,8 +15,6 @@ from devstack.options import parse_count
 
 class Checked(str):
     """A flag's text, checked on creation; the empty text means "not given"."""
-
-    flag: ClassVar[str] = ""
 
     def __new__(cls, value: object = "") -> Checked:
         text = str(value)
@@ -40,7 +36,7 @@ def count(flag: str, maximum: int) -> type[Checked]:
     def check(cls: type[Checked], text: str) -> None:
         parse_count(flag, text, maximum)
 
-    return type("N", (Checked,), {"flag": flag, "check": classmethod(check)})
+    return type("N", (Checked,), {"check": classmethod(check)})
 
 
 def seconds(flag: str) -> type[Checked]:
@@ -49,7 +45,7 @@ def seconds(flag: str) -> type[Checked]:
     def check(cls: type[Checked], text: str) -> None:
         parse_seconds(flag, text)
 
-    return type("SECONDS", (Checked,), {"flag": flag, "check": classmethod(check)})
+    return type("SECONDS", (Checked,), {"check": classmethod(check)})
 
 
 def choice(flag: str, *allowed: str) -> type[Checked]:
@@ -59,7 +55,7 @@ def choice(flag: str, *allowed: str) -> type[Checked]:
         if text not in allowed:
             raise UsageError(f"--{flag} must be one of {', '.join(allowed)}, got '{text}'.")
 
-    return type("|".join(allowed).upper(), (Checked,), {"flag": flag, "check": classmethod(check)})
+    return type("|".join(allowed).upper(), (Checked,), {"check": classmethod(check)})
 
 
 def parse_seconds(flag: str, value: object) -> float:

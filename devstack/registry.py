@@ -28,7 +28,6 @@ class Service:
     """One Django service of the platform."""
 
     name: str
-    title: str
     models: tuple[str, ...]
     seed_flags: tuple[SeedFlag, ...] = ()
     consumes: tuple[str, ...] = ()
@@ -52,7 +51,6 @@ QUEUES = (
 SERVICES: tuple[Service, ...] = (
     Service(
         name="auth",
-        title="systems, roles, users and HDTS employees",
         models=("System", "Role", "User", "UserSystemRole", "Employee"),
         seed_flags=(
             SeedFlag("auth_employees", "employees", 0, 9_991, "extra auth employees beyond the 8 fixed ones"),
@@ -61,17 +59,15 @@ SERVICES: tuple[Service, ...] = (
     ),
     Service(
         name="workflow",
-        title="the Ticket Tracking System workflow API",
         models=("Role", "RoleUser", "Workflow", "Step", "Transition"),
         consumes=QUEUES[:2],
         needs=("auth",),
     ),
     Service(
         name="helpdesk",
-        title="the Help Desk and Ticketing System",
         models=("Employee", "Ticket", "HDTSUser", "ExternalEmployee"),
         seed_flags=(
-            SeedFlag("employees", "employees", 50, 9_999, "helpdesk employees"),
+            SeedFlag("employees", "employees", 50, 9_999, "helpdesk employees (company ids MA0001-MA9999)"),
             SeedFlag("tickets", "tickets", 20, 1_000_000, "helpdesk tickets"),
         ),
         consumes=QUEUES[2:],

@@ -25,3 +25,12 @@ def test_needs_point_at_earlier_services() -> None:
     for service in registry.SERVICES:
         assert set(service.needs) <= seen
         seen.add(service.name)
+
+
+def test_seed_flag_defaults_match_the_seed_options() -> None:
+    from devstack.options import SeedOptions
+
+    defaults = SeedOptions()
+    for service in registry.SERVICES:
+        for flag in service.seed_flags:
+            assert getattr(defaults, flag.key) == flag.default
