@@ -1,263 +1,330 @@
 """Invoke tasks that bring the ticketing platform's dev stack to a seeded, verified state.
 
-This file only assembles the collection; the logic lives in the ``devstack`` package.
+This file only assembles the collection from the registry; the logic lives in ``devstack``.
+Every flag means the same on every task, short flags are off (``--employees``, never ``-e``),
+and each value flag parses into a typed value while Invoke reads the command line.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from invoke.collection import Collection
 from invoke.context import Context
-from invoke.tasks import Task, task
+from invoke.exceptions import Exit
+from invoke.tasks import Task
 
 from devstack import cli, config, flags, registry
-from devstack.options import MAX_SEED
+from devstack.console import Console
+from devstack.errors import UsageError
+from devstack.options import SEED_HELP
 
 ROOT = Path(__file__).resolve().parent
-GUARD_HELP = {
-    "stop-servers": "stop processes holding the service's SQLite file first (default: refuse)",
-    "allow-remote": "allow writing to a non-local or production database (default: refuse)",
+flags.show_placeholders()
+
+#: Count flags by runner key: every registry seed flag, then the random seed.
+COUNTS: dict[str, type[flags.Checked[int]]] = {
+    **{f.key: flags.count(f.flag, f.maximum) for f in registry.SEED_FLAGS},
+    "seed": flags.count("seed", registry.MAX_SEED),
 }
-# Flag kinds: Invoke checks these while parsing, so bad input stops before any pre-task runs.
-SEED_FLAGS = {flag.key: flag for service in registry.SERVICES for flag in service.seed_flags}
-AUTH_EMPLOYEES = flags.count("auth-employees", SEED_FLAGS["auth_employees"].maximum)
-EMPLOYEES = flags.count("employees", SEED_FLAGS["employees"].maximum)
-TICKETS = flags.count("tickets", SEED_FLAGS["tickets"].maximum)
-SEED = flags.count("seed", MAX_SEED)
-TRANSPORT = flags.choice("sync", "local", "broker")
+SECONDS = flags.seconds
 VIA = flags.choice("via", "local", "broker")
+TRANSPORT = flags.choice("sync", "local", "broker")
 SERVICE = flags.choice("service", *registry.NAMES)
+PATH = flags.text("PATH")
+URL = flags.text("URL")
 
 
-def count_help(flag: registry.SeedFlag) -> str:
-    return f"N: {flag.help}, at most {flag.maximum:,} (default: as last seeded, else {flag.default})"
+def count_help(key: str, last: str = "as last seeded") -> str:
+    if key == "seed":
+        return f"{SEED_HELP} (default: {last}, else {registry.DEFAULT_SEED})"
+    flag = registry.seed_flag(key)
+    return f"{flag.help}, at most {flag.maximum:,} (default: {last}, else {flag.default})"
 
 
-COUNT_HELP = {
-    **{key.replace("_", "-"): count_help(flag) for key, flag in SEED_FLAGS.items()},
-    "seed": "N: random seed of generated data (default: as last seeded, else 7)",
+HELP = {
+    "stop_servers": "stop processes holding the service's SQLite file first (default: refuse)",
+    "allow_remote": "allow writing to a non-local or production database (default: refuse)",
+    "sync_timeout": "seconds to wait for workers and for every relayed event to be applied (default: 60)",
+    "keep_workers": "leave the Celery workers running after a broker sync (default: stop them)",
+    "json": "print a JSON document instead of a table (default: off)",
 }
+GUARDS = (("stop_servers", False), ("allow_remote", False))
 
 
-@task(
-    help={
-        "timeout": "S: seconds to keep retrying with backoff (default: 0, one try)",
+def make_task(
+    body: Callable[..., None],
+    name: str,
+    doc: str,
+    counts: Sequence[str] = (),
+    params: Sequence[tuple[str, Any]] = (),
+    helps: dict[str, str] | None = None,
+    pre: Iterable[Task[Any]] = (),
+    last: str = "as last seeded",
+) -> Task[Any]:
+    """Build a task whose flags are the count flags ``counts`` followed by ``params``.
+
+    The body gets the counts typed, as one mapping (None: not given), then ``params`` by name.
+    """
+
+    defaults = {**{k: COUNTS[k]("") for k in counts}, **dict(params)}
+
+    def run(c: Context, **values: Any) -> None:
+        values = {**defaults, **values}  # callers other than Invoke may leave flags out
+        try:
+            given = {key: flags.value(values.pop(key), COUNTS[key]) for key in counts}
+            if counts:
+                body(c, given, **values)
+            else:
+                body(c, **values)
+        except UsageError as exc:  # plain text from a caller other than Invoke's parser
+            Console().error(str(exc))
+            raise Exit(code=exc.code) from None
+
+    signature = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    signature += [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d) for n, d in defaults.items()
+    ]
+    run.__signature__ = inspect.Signature(signature)  # type: ignore[attr-defined]
+    run.__doc__ = doc
+    names = {*counts, *(n for n, _ in params)}
+    every = {**{k: count_help(k, last) for k in counts}, **(helps or {})}
+    return Task(
+        run,
+        name=name,
+        pre=list(pre),  # type: ignore[arg-type]  # Invoke's annotation only mentions names
+        auto_shortflags=False,
+        help={k.replace("_", "-"): v for k, v in every.items() if k in names},
+    )
+
+
+def _check_rabbit(c: Context, timeout: str, url: str) -> None:
+    cli.check_rabbit(c, flags.value(timeout, SECONDS("timeout")) or 0.0, flags.value(url, URL) or None)
+
+
+check_rabbit = make_task(
+    _check_rabbit,
+    "check-rabbit",
+    "Check that RabbitMQ answers: TCP, AMQP login, virtual host.",
+    params=(("timeout", SECONDS("timeout")("0")), ("url", URL(""))),
+    helps={
+        "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
         "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
-    }
+    },
 )
-def check_rabbit(c: Context, timeout: str = flags.seconds("timeout")("0"), url: str = "") -> None:
-    """Check that RabbitMQ answers: TCP, AMQP login, virtual host."""
-    cli.check_rabbit(c, timeout, url or None)
 
 
-@task(
-    help={
+def _install(c: Context, force: bool, service: str) -> None:
+    cli.install(c, force, flags.value(service, SERVICE))
+
+
+install = make_task(
+    _install,
+    "install",
+    "Build each service's virtualenv (skipped when it is current).",
+    params=(("force", False), ("service", SERVICE(""))),
+    helps={
         "force": "rebuild even when the stamp matches (default: off)",
-        "service": f"NAME: only this service: {', '.join(registry.NAMES)} (default: all)",
-    }
+        "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
+    },
 )
-def install(c: Context, force: bool = False, service: str = SERVICE("")) -> None:
-    """Build each service's virtualenv (skipped when it is current)."""
-    cli.install(c, force, service or None)
-
-
-def count_flags(**given: str) -> dict[str, object]:
-    """Map empty count flags to None ("not given"), so config and last seeds apply."""
-    return {key: value or None for key, value in given.items()}
-
-
-def as_pre(tasks: list[Task[Any]]) -> Any:
-    """Pass Task objects as pre-tasks (Invoke's annotation only mentions names)."""
-    return tasks
 
 
 def _migrate_task(service: registry.Service) -> Task[Any]:
-    def body(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> None:
+    def body(c: Context, stop_servers: bool, allow_remote: bool) -> None:
         cli.migrate(c, service.name, stop_servers, allow_remote)
 
-    body.__doc__ = f"Apply pending migrations of the {service.name} service."
-    return Task(body, name=service.name, pre=as_pre([install]), help=GUARD_HELP)
-
-
-def _seed_task(service: registry.Service, pre: list[Task[Any]]) -> Task[Any]:
-    def body(c: Context, **flags: Any) -> None:
-        stop_servers = bool(flags.pop("stop_servers", False))
-        allow_remote = bool(flags.pop("allow_remote", False))
-        cli.seed(c, service.name, flags, stop_servers, allow_remote)
-
-    names = [flag.option for flag in service.seed_flags] + ["seed"]
-    params = [inspect.Parameter("c", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
-    kinds = {flag.option: flags.count(flag.option, flag.maximum) for flag in service.seed_flags}
-    params += [
-        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=kinds.get(n, SEED)("")) for n in names
-    ]
-    params += [
-        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False)
-        for n in ("stop_servers", "allow_remote")
-    ]
-    body.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    body.__doc__ = f"Seed the {service.name} service (skipped when already seeded)."
-    helps = {flag.option: count_help(flag) for flag in service.seed_flags}
-    helps["seed"] = COUNT_HELP["seed"]
-    return Task(body, name=service.name, pre=as_pre(pre), help={**helps, **GUARD_HELP})
+    return make_task(
+        body, service.name, f"Apply pending migrations of the {service.name} service.",
+        params=GUARDS, helps=HELP, pre=[install],
+    )  # fmt: skip
 
 
 migrate_tasks = {s.name: _migrate_task(s) for s in registry.SERVICES}
 
 
-SYNC_HELP = {
-    "timeout": "S: seconds to wait for workers and for every relayed event to be applied (default: 60)",
-    "keep-workers": "leave the Celery workers running after a broker sync (default: stop them)",
-}
-
-
-@task(
-    pre=[install, *migrate_tasks.values()],
-    help={"via": "local|broker: the transport (default: local)", **SYNC_HELP, **GUARD_HELP},
-)
-def sync(
-    c: Context,
-    via: str = VIA("local"),
-    timeout: str = flags.seconds("timeout")("60"),
-    keep_workers: bool = False,
-    stop_servers: bool = False,
-    allow_remote: bool = False,
+def _sync(
+    c: Context, via: str, timeout: str, keep_workers: bool, stop_servers: bool, allow_remote: bool
 ) -> None:
-    """Move auth's pending sync events to workflow and helpdesk."""
-    cli.sync(c, via, timeout, keep_workers, stop_servers, allow_remote)
+    seconds = flags.value(timeout, SECONDS("timeout"))
+    cli.sync(c, flags.value(via, VIA) or "local", 60.0 if seconds is None else seconds, keep_workers,
+             stop_servers, allow_remote)  # fmt: skip
+
+
+publisher = registry.publisher().name
+sync = make_task(
+    _sync,
+    "sync",
+    f"Move {publisher}'s pending sync events to " + ", ".join(c.name for c in registry.consumers()) + ".",
+    params=(("via", VIA("local")), ("timeout", SECONDS("timeout")("60")), ("keep_workers", False), *GUARDS),
+    helps={"via": "the transport (default: local)", "timeout": HELP["sync_timeout"], **HELP},
+    pre=[install, *migrate_tasks.values()],
+)
+
+
+def _seed_task(service: registry.Service) -> Task[Any]:
+    def body(c: Context, given: dict[str, int | None], stop_servers: bool, allow_remote: bool) -> None:
+        cli.seed(c, service.name, given, stop_servers, allow_remote)
+
+    pre: list[Task[Any]] = [install, migrate_tasks[service.name]]
+    for need in service.needs:
+        pre += [migrate_tasks[need], seed_tasks[need], sync]
+    return make_task(
+        body,
+        service.name,
+        f"Seed the {service.name} service (skipped when already seeded).",
+        counts=[*(f.key for f in service.seed_flags), "seed"],
+        params=GUARDS,
+        helps=HELP,
+        pre=pre,
+    )
 
 
 seed_tasks: dict[str, Task[Any]] = {}
 for _service in registry.SERVICES:
-    _pre: list[Task[Any]] = [install, migrate_tasks[_service.name]]
-    for _need in _service.needs:
-        _pre += [migrate_tasks[_need], seed_tasks[_need], sync]
-    seed_tasks[_service.name] = _seed_task(_service, _pre)
+    seed_tasks[_service.name] = _seed_task(_service)
+
+ALL_COUNTS = [*(f.key for f in registry.SEED_FLAGS), "seed"]
 
 
-@task(
-    help={
-        **COUNT_HELP,
-        "offline": "skip the RabbitMQ check and say so (default: off)",
-        "report": "also write the summary as JSON to this path (default: none)",
-        "rabbit-timeout": "S: seconds to wait for RabbitMQ to answer (default: 0, one try)",
-        "sync": "local|broker: how events reach workflow and helpdesk (default: local)",
-        **SYNC_HELP,
-        **GUARD_HELP,
-    }
-)
-def seed_all(
+def _seed_all(
     c: Context,
-    auth_employees: str = AUTH_EMPLOYEES(""),
-    employees: str = EMPLOYEES(""),
-    tickets: str = TICKETS(""),
-    seed: str = SEED(""),
-    offline: bool = False,
-    stop_servers: bool = False,
-    allow_remote: bool = False,
-    report: str = "",
-    rabbit_timeout: str = flags.seconds("rabbit-timeout")("0"),
-    sync: str = TRANSPORT(""),
-    timeout: str = flags.seconds("timeout")("60"),
-    keep_workers: bool = False,
+    given: dict[str, int | None],
+    offline: bool,
+    stop_servers: bool,
+    allow_remote: bool,
+    report: str,
+    rabbit_timeout: str,
+    sync: str,
+    timeout: str,
+    keep_workers: bool,
 ) -> None:
-    """Install, migrate, seed, sync and verify every service."""
-    flags = count_flags(auth_employees=auth_employees, employees=employees, tickets=tickets, seed=seed)
+    seconds = flags.value(timeout, SECONDS("timeout"))
     cli.seed_all(
-        c, flags, offline, stop_servers, allow_remote, report or None, rabbit_timeout, sync or None,
-        timeout, keep_workers,
+        c, given, offline, stop_servers, allow_remote, flags.value(report, PATH) or None,
+        flags.value(rabbit_timeout, SECONDS("rabbit-timeout")) or 0.0, flags.value(sync, TRANSPORT),
+        60.0 if seconds is None else seconds, keep_workers,
     )  # fmt: skip
 
 
-@task(
-    help={
-        k: v.replace("default: as last seeded", "default: as the databases were last seeded")
-        for k, v in COUNT_HELP.items()
-    }
+seed_all = make_task(
+    _seed_all,
+    "seed-all",
+    "Install, migrate, seed, sync and verify every service.",
+    counts=ALL_COUNTS,
+    params=(
+        ("offline", False),
+        *GUARDS,
+        ("report", PATH("")),
+        ("rabbit_timeout", SECONDS("rabbit-timeout")("0")),
+        ("sync", TRANSPORT("")),
+        ("timeout", SECONDS("timeout")("60")),
+        ("keep_workers", False),
+    ),
+    helps={
+        "offline": "skip the RabbitMQ check and say so (default: off)",
+        "report": "also write the summary as JSON to this path (default: none)",
+        "rabbit_timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
+        "sync": "how events reach " + ", ".join(c.name for c in registry.consumers()) + " (default: local)",
+        "timeout": HELP["sync_timeout"],
+        **HELP,
+    },
 )
-def verify(
-    c: Context,
-    auth_employees: str = AUTH_EMPLOYEES(""),
-    employees: str = EMPLOYEES(""),
-    tickets: str = TICKETS(""),
-    seed: str = SEED(""),
-) -> None:
-    """Check counts, pending events and integrity against the expected state."""
-    cli.verify(c, count_flags(auth_employees=auth_employees, employees=employees, tickets=tickets, seed=seed))
+
+verify = make_task(
+    cli.verify,
+    "verify",
+    "Check counts, pending events and integrity against the expected state.",
+    counts=ALL_COUNTS,
+    last="as the databases were last seeded",
+)
 
 
-@task(help={"json": "print a JSON document instead of a table (default: off)"})
-def status(c: Context, json: bool = False) -> None:
-    """Show databases, migrations, rows, events, holders and RabbitMQ."""
+def _status(c: Context, json: bool) -> None:
     cli.status(c, json)
 
 
-def _reset_task(service: registry.Service) -> Task[Any]:
-    def body(
-        c: Context,
-        no_backup: bool = False,
-        yes: bool = False,
-        stop_servers: bool = False,
-        allow_remote: bool = False,
-    ) -> None:
-        cli.reset_services(c, (service.name,), no_backup, yes, stop_servers, allow_remote)
+status = make_task(
+    _status,
+    "status",
+    "Show databases, migrations, rows, events, holders and RabbitMQ.",
+    params=(("json", False),),
+    helps=HELP,
+)
 
-    body.__doc__ = f"Remove {service.name}'s data (SQLite is backed up first)."
-    return Task(body, name=service.name, help=RESET_HELP)
-
-
+RESET_PARAMS = (("no_backup", False), ("yes", False), *GUARDS)
 RESET_HELP = {
-    "no-backup": "do not copy the SQLite file to the backups folder first (default: copy)",
+    "no_backup": "do not copy the SQLite file to the backups folder first (default: copy)",
     "yes": "confirm dropping PostgreSQL data (default: refuse)",
-    **GUARD_HELP,
+    **HELP,
 }
 
 
-@task(help=RESET_HELP)
-def reset_all(
-    c: Context,
-    no_backup: bool = False,
-    yes: bool = False,
-    stop_servers: bool = False,
-    allow_remote: bool = False,
-) -> None:
-    """Remove every service's data (SQLite files are backed up first)."""
-    cli.reset_services(c, registry.NAMES, no_backup, yes, stop_servers, allow_remote)
+def _reset(names: tuple[str, ...]) -> Callable[..., None]:
+    def body(c: Context, no_backup: bool, yes: bool, stop_servers: bool, allow_remote: bool) -> None:
+        cli.reset_services(c, names, no_backup, yes, stop_servers, allow_remote)
+
+    return body
 
 
-def workers_start(c: Context, timeout: str = flags.seconds("timeout")("60")) -> None:
-    """Start the Celery workers and auth's outbox relay for live sync."""
-    cli.workers_start(c, timeout)
+reset_all = make_task(
+    _reset(registry.NAMES),
+    "reset-all",
+    "Remove every service's data (SQLite files are backed up first).",
+    params=RESET_PARAMS,
+    helps=RESET_HELP,
+)
+reset_tasks = [
+    make_task(
+        _reset((s.name,)),
+        s.name,
+        f"Remove {s.name}'s data (SQLite is backed up first).",
+        params=RESET_PARAMS,
+        helps=RESET_HELP,
+    )
+    for s in registry.SERVICES
+]
 
 
-def workers_stop(c: Context) -> None:
-    """Stop the workers and relay that the runner started."""
+def _workers_start(c: Context, timeout: str) -> None:
+    seconds = flags.value(timeout, SECONDS("timeout"))
+    cli.workers_start(c, 60.0 if seconds is None else seconds)
+
+
+def _workers_stop(c: Context) -> None:
     cli.workers_stop(c)
 
 
-def workers_status(c: Context, json: bool = False) -> None:
-    """Show the runner's workers and each sync queue's backlog and consumers."""
+def _workers_status(c: Context, json: bool) -> None:
     cli.workers_status(c, json)
 
+
+workers = Collection(
+    "workers",
+    make_task(
+        _workers_start,
+        "start",
+        f"Start the Celery workers and {publisher}'s outbox relay for live sync.",
+        params=(("timeout", SECONDS("timeout")("60")),),
+        helps={"timeout": "seconds to wait until the workers consume (default: 60)"},
+        pre=[install, *migrate_tasks.values()],
+    ),
+    make_task(_workers_stop, "stop", "Stop the workers and relay that the runner started."),
+    make_task(
+        _workers_status,
+        "status",
+        "Show the runner's workers and each sync queue's backlog and consumers.",
+        params=(("json", False),),
+        helps=HELP,
+    ),
+)
 
 ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all)
 ns.add_collection(Collection("migrate", *migrate_tasks.values()))
 ns.add_collection(Collection("seed", *seed_tasks.values()))
-ns.add_collection(Collection("reset", *(_reset_task(s) for s in registry.SERVICES)))
-ns.add_collection(
-    Collection(
-        "workers",
-        Task(
-            workers_start,
-            name="start",
-            pre=as_pre([install, *migrate_tasks.values()]),
-            help={"timeout": "S: seconds to wait until the workers consume (default: 60)"},
-        ),
-        Task(workers_stop, name="stop"),
-        Task(workers_status, name="status", help={"json": "print JSON instead of tables (default: off)"}),
-    )
-)
+ns.add_collection(Collection("reset", *reset_tasks))
+ns.add_collection(workers)
 ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})

@@ -48,18 +48,18 @@ def sync_broker(
 ) -> BrokerReport:
     """Start the workers, relay auth's outbox, wait until every relayed event is applied."""
     report = BrokerReport(rebuilt=rebuild_from_snapshot(settings, states, before_write))
-    if not states["auth"].pending_event_total:
+    if not states[registry.PUBLISHER].pending_event_total:
         return report
     for consumer in registry.consumers():
         before_write(consumer)
     began = time.perf_counter()
-    needed = workers_for(states["auth"].pending_events)
+    needed = workers_for(states[registry.PUBLISHER].pending_events)
     started, baseline = workers.start_missing(settings, include_relay=False, say=say, only=needed)
     report.started = list(started)
     try:
-        before_write(registry.get("auth"))
+        before_write(registry.publisher())
         # The relay runs while the workers boot: the queues are durable, nothing waits on it.
-        relayed = manage_json(settings, registry.get("auth"), "relay_events")
+        relayed = manage_json(settings, registry.publisher(), "relay_events")
         ids: dict[str, list[str]] = relayed.get("ids", {})
         report.relayed = int(relayed.get("published", 0))
         workers.wait_consuming(settings, started, baseline, timeout)
@@ -77,7 +77,7 @@ def sync_broker(
 
 def workers_for(pending: Mapping[str, int]) -> list[workers.Worker]:
     """The consumers that have pending events on their queues (all, when that is unknown)."""
-    if not set(pending) <= set(registry.QUEUES):
+    if not set(pending) <= set(registry.QUEUE_NAMES):
         return workers.consumers()
     return [w for w in workers.consumers() if any(pending.get(q) for q in w.queues)]
 
@@ -106,7 +106,7 @@ def backlog(settings: Settings) -> str:
     """Describe what is still queued per queue and how each worker's log ends."""
     lines = []
     try:
-        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUES)
+        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUE_NAMES)
         for queue, entry in info.items():
             state = "missing" if entry is None else f"{entry.messages} ready, {entry.consumers} consumer(s)"
             lines.append(f"  {queue}: {state}")
@@ -125,7 +125,7 @@ def status(settings: Settings) -> dict[str, Any]:
         proc = workers.running(settings, worker)
         rows[worker.name] = {"pid": proc.pid if proc else None, "queues": list(worker.queues)}
     try:
-        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUES)
+        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUE_NAMES)
         queues = {
             q: (None if i is None else {"ready": i.messages, "consumers": i.consumers})
             for q, i in info.items()

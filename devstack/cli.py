@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import sys
 import tempfile
-import time
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,15 +16,14 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
-from devstack import fastpath, rabbit, registry, workers
 from devstack import options as options_mod
+from devstack import pipeline, rabbit, registry, workers
 from devstack.broker import status as broker_status
 from devstack.console import Console
 from devstack.errors import GuardError, StackError, UsageError
-from devstack.flags import parse_seconds
 from devstack.guards import find_holders, run_lock, sqlite_path
 from devstack.reset import reset
-from devstack.stack import Stack, write_report
+from devstack.stack import Stack
 from devstack.urls import mask_url
 
 T = TypeVar("T")
@@ -50,6 +47,11 @@ def stack_of(c: Context, stop_servers: bool = False, allow_remote: bool = False)
     return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop)
 
 
+def seed_config(c: Context) -> dict[str, int]:
+    """The ``devstack.seed`` config section, parsed once."""
+    return options_mod.from_config(section(c).get("seed"))
+
+
 def guarded(body: Callable[[], T]) -> T:
     """Run a task body; a ``StackError`` becomes one sentence and its exit code."""
     try:
@@ -69,12 +71,12 @@ def guarded(body: Callable[[], T]) -> T:
         raise Exit(code=1) from None
 
 
-def check_rabbit(c: Context, timeout: object, url: str | None) -> None:
+def check_rabbit(c: Context, timeout: float, url: str | None) -> None:
     def body() -> None:
         stack = stack_of(c)
         if url:
             stack.settings = dataclasses.replace(stack.settings, broker_url=url)
-        stack.check_rabbit(parse_seconds("timeout", timeout))
+        stack.check_rabbit(timeout)
 
     guarded(body)
 
@@ -98,15 +100,15 @@ def migrate(c: Context, service: str, stop_servers: bool, allow_remote: bool) ->
 
 
 def seed(
-    c: Context, service: str, flags: Mapping[str, object], stop_servers: bool, allow_remote: bool
+    c: Context, service: str, given: Mapping[str, int | None], stop_servers: bool, allow_remote: bool
 ) -> None:
     def body() -> None:
         svc = registry.get(service)
+        config = seed_config(c)
         stack = stack_of(c, stop_servers, allow_remote)
-        given = options_mod.single_service_flags(svc, **flags)
-        options_mod.resolve(given, section(c).get("seed"))  # fail on bad flags before any work
         with run_lock(stack.settings):
-            options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds(), service=svc.name)
+            last = stack.cache.last_seeds()
+            options = options_mod.resolve(given, config, last, service=svc.name)
             stack.seed(svc, options)
 
     guarded(body)
@@ -120,35 +122,24 @@ def check_transport(via: str) -> None:
         raise UsageError(f"The sync transport must be one of {', '.join(TRANSPORTS)}, got '{via}'.")
 
 
-def run_sync(stack: Stack, via: str, timeout: float, keep_workers: bool) -> None:
-    """Run the sync step with the chosen transport (the broker one checks RabbitMQ first)."""
-    if via == "broker":
-        if not any(s.name == "check-rabbit" for s in stack.steps):
-            stack.check_rabbit()
-        stack.sync_broker(timeout, keep_workers)
-    else:
-        stack.sync()
-
-
 def sync(
-    c: Context, via: str, timeout: object, keep_workers: bool, stop_servers: bool, allow_remote: bool
+    c: Context, via: str, timeout: float, keep_workers: bool, stop_servers: bool, allow_remote: bool
 ) -> None:
     def body() -> None:
         check_transport(via)
-        seconds = parse_seconds("timeout", timeout)
         stack = stack_of(c, stop_servers, allow_remote)
         with run_lock(stack.settings):
             try:
-                run_sync(stack, via, seconds, keep_workers)
+                stack.sync_via(via, timeout, keep_workers)
             finally:
                 stack.close()
 
     guarded(body)
 
 
-def workers_start(c: Context, timeout: object) -> None:
+def workers_start(c: Context, timeout: float) -> None:
     def body() -> None:
-        seconds = parse_seconds("timeout", timeout)
+        seconds = timeout
         stack = stack_of(c)
         with run_lock(stack.settings):
             stack.check_rabbit()
@@ -205,77 +196,39 @@ def workers_status(c: Context, as_json: bool) -> None:
 
 def seed_all(
     c: Context,
-    flags: Mapping[str, object],
+    given: Mapping[str, int | None],
     offline: bool,
     stop_servers: bool,
     allow_remote: bool,
     report: str | None,
-    rabbit_timeout: object,
+    rabbit_timeout: float,
     transport: str | None = None,
-    timeout: object = 60,
+    timeout: float = 60.0,
     keep_workers: bool = False,
 ) -> None:
     def body() -> None:
-        started = time.perf_counter()
         via = transport or str(section(c).get("sync") or "local")
         check_transport(via)
-        seed_config = section(c).get("seed")
-        options_mod.resolve(flags, seed_config)  # fail on bad flags before any work
-        wait = parse_seconds("rabbit-timeout", rabbit_timeout)
-        sync_timeout = parse_seconds("timeout", timeout)
-        if offline and via == "broker":
-            raise UsageError("--offline and --sync broker contradict each other; drop one of them.")
-        stack = stack_of(c, stop_servers, allow_remote)
-        stack.console.header("seed-all")
-        options = options_mod.SeedOptions()
-        ok = False
-        try:
-            with run_lock(stack.settings), contextlib.closing(stack):  # workers stop inside the lock
-                if offline:
-                    stack.console.skip("check-rabbit", "--offline: not checking RabbitMQ")
-                else:
-                    stack.check_rabbit(wait)
-                stack.install()
-                record = fastpath.load(stack.settings)
-                if record is not None:
-                    options = options_mod.resolve(
-                        flags, seed_config, fastpath.last_seeds(record), strict_seed=True
-                    )
-                    if options.to_json() == record["options"]:
-                        stack.unchanged_since(record)
-                        ok = True
-                        return
-                fastpath.forget(stack.settings)
-                options = options_mod.resolve(flags, seed_config, stack.last_seeds(), strict_seed=True)
-                stack.migrate_all()
-                stack.seed(registry.get("auth"), options)
-                run_sync(stack, via, sync_timeout, keep_workers)
-                stack.seed(registry.get("workflow"), options)
-                stack.seed(registry.get("helpdesk"), options)
-                stack.verify(options)
-                stack.close()  # every service process has exited before the fingerprint
-                fastpath.save(stack.settings, options, stack.counts())
-                ok = True
-        finally:
-            summary = stack.summary(options, ok, time.perf_counter() - started)
-            if stack.steps:
-                stack.print_summary(summary)
-            if report:
-                try:
-                    write_report(Path(report), summary)
-                    stack.console.info(f"report written to {report}")
-                except OSError as exc:
-                    stack.console.warn(f"could not write the report to {report}: {exc.strerror or exc}")
+        run = pipeline.Run(
+            given=given,
+            config=seed_config(c),
+            via=via,
+            offline=offline,
+            rabbit_timeout=rabbit_timeout,
+            sync_timeout=timeout,
+            keep_workers=keep_workers,
+            report=Path(report) if report else None,
+        )
+        pipeline.seed_all(stack_of(c, stop_servers, allow_remote), run)
 
     guarded(body)
 
 
-def verify(c: Context, flags: Mapping[str, object]) -> None:
+def verify(c: Context, given: Mapping[str, int | None]) -> None:
     def body() -> None:
+        config = seed_config(c)
         stack = stack_of(c)
-        given = dict(flags)
-        options_mod.resolve(given, section(c).get("seed"))
-        options = options_mod.resolve(given, section(c).get("seed"), stack.last_seeds())
+        options = options_mod.resolve(given, config, stack.cache.last_seeds())
         stack.verify(options)
 
     guarded(body)

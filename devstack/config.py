@@ -26,7 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "log_dir": "logs",
     "sync": "local",
     "databases": {name: "" for name in registry.NAMES},
-    "seed": {"auth_employees": None, "employees": None, "tickets": None, "seed": None},
+    "seed": {**{flag.key: None for flag in registry.SEED_FLAGS}, "seed": None},
 }
 
 

@@ -93,5 +93,5 @@ def forget(settings: Settings) -> None:
 
 def last_seeds(record: dict[str, Any]) -> dict[str, dict[str, int]]:
     """Give the recorded options the shape of the services' last seeds."""
-    options = SeedOptions(**record["options"])
+    options = SeedOptions.from_json(record["options"])
     return {service.name: options.for_service(service) for service in registry.SERVICES}

@@ -1,4 +1,4 @@
-"""Move auth's sync events to the services that consume them (local transport)."""
+"""Move the publisher's sync events to the services that consume them (local transport)."""
 
 from __future__ import annotations
 
@@ -34,18 +34,19 @@ class SyncReport:
         return "; ".join([head, *parts, f"{self.delivered} marked delivered"])
 
 
-def needs_rebuild(auth: ServiceState, consumer: ServiceState) -> bool:
-    """Tell whether a consumer lost its mirror (a new or reset database) after auth delivered.
+def needs_rebuild(publisher: ServiceState, consumer: ServiceState) -> bool:
+    """Tell whether a consumer lost its mirror (a new or reset database) after the publisher delivered.
 
-    Before auth delivered anything, its pending events are its whole history: no snapshot needed.
+    Before the publisher delivered anything, its pending events are its whole history: no
+    snapshot needed.
     """
-    return auth.delivered_events > 0 and consumer.exists and consumer.processed_events == 0
+    return publisher.delivered_events > 0 and consumer.exists and consumer.processed_events == 0
 
 
 def needs_sync(states: Mapping[str, ServiceState]) -> bool:
-    auth = states["auth"]
-    return bool(auth.pending_event_total) or any(
-        needs_rebuild(auth, states[c.name]) for c in registry.consumers()
+    publisher = states[registry.PUBLISHER]
+    return bool(publisher.pending_event_total) or any(
+        needs_rebuild(publisher, states[c.name]) for c in registry.consumers()
     )
 
 
@@ -54,18 +55,18 @@ def sync_local(
     states: Mapping[str, ServiceState],
     before_write: Callable[[registry.Service], None] | None = None,
 ) -> SyncReport:
-    """Export auth's outbox, apply each event where it is consumed, then mark it delivered.
+    """Export the publisher's outbox, apply each event where it is consumed, then mark it delivered.
 
-    A consumer whose mirror is empty (a new or reset database) gets auth's current state as a
+    A consumer whose mirror is empty (a new or reset database) gets the publisher's current state as a
     snapshot instead, which covers every pending event of its queues. An event is marked
     delivered only when every consumer of its queue has it, so a failure part-way leaves it
     pending for the next run (consumers ignore duplicates).
     """
-    auth = registry.get("auth")
+    auth = registry.publisher()
     lines = _lines(manage(settings, auth, "export_events").stdout)
     events = [json.loads(line) for line in lines]
     report = SyncReport(exported=len(lines))
-    rebuild = [c for c in registry.consumers() if needs_rebuild(states["auth"], states[c.name])]
+    rebuild = [c for c in registry.consumers() if needs_rebuild(states[auth.name], states[c.name])]
     snapshot = _lines(manage(settings, auth, "export_events", "--snapshot").stdout) if rebuild else []
     batches: dict[str, list[str]] = {}
     for consumer in registry.consumers():
@@ -101,11 +102,12 @@ def rebuild_from_snapshot(
     states: Mapping[str, ServiceState],
     before_write: Callable[[registry.Service], None] | None = None,
 ) -> list[str]:
-    """Apply auth's current state to every consumer whose mirror is empty; return their names."""
-    rebuild = [c for c in registry.consumers() if needs_rebuild(states["auth"], states[c.name])]
+    """Apply the publisher's current state to every consumer whose mirror is empty; return their names."""
+    auth = registry.publisher()
+    rebuild = [c for c in registry.consumers() if needs_rebuild(states[auth.name], states[c.name])]
     if not rebuild:
         return []
-    snapshot = _lines(manage(settings, registry.get("auth"), "export_events", "--snapshot").stdout)
+    snapshot = _lines(manage(settings, auth, "export_events", "--snapshot").stdout)
     batches = {
         c.name: [line for line in snapshot if json.loads(line)["queue"] in c.consumes] for c in rebuild
     }

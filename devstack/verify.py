@@ -1,28 +1,17 @@
-"""The expected state of domain.md, adjusted for the counts used, and the check against it."""
+"""The expected state (the registry's rows for the counts used) and the check against it."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from devstack import registry
 from devstack.options import SeedOptions
 from devstack.state import ServiceState
-
-FIXED_AUTH_EMPLOYEES = 8
 
 
 def expected_counts(options: SeedOptions) -> dict[str, dict[str, int]]:
     """Return the row counts every service must hold after seeding with ``options``."""
-    employees = FIXED_AUTH_EMPLOYEES + options.auth_employees
-    return {
-        "auth": {"System": 4, "Role": 8, "User": 13, "UserSystemRole": 13, "Employee": employees},
-        "workflow": {"Role": 4, "RoleUser": 9, "Workflow": 5, "Step": 11, "Transition": 9},
-        "helpdesk": {
-            "Employee": options.employees,
-            "Ticket": options.tickets,
-            "HDTSUser": 6,
-            "ExternalEmployee": employees,
-        },
-    }
+    return registry.expected_counts(options.counts)
 
 
 def mismatches(states: Mapping[str, ServiceState], options: SeedOptions) -> list[str]:

@@ -36,7 +36,7 @@ MIRRORS = {
 def purge_queues() -> None:
     connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
     try:
-        for queue in registry.QUEUES:
+        for queue in registry.QUEUE_NAMES:
             channel = connection.channel()
             try:
                 channel.queue_purge(queue)

@@ -14,17 +14,14 @@ from typing import Any
 
 import pytest
 
+from devstack import registry
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
 REPO = Path(__file__).resolve().parents[1]
-EXPECTED = {
-    "auth": {"System": 4, "Role": 8, "User": 13, "UserSystemRole": 13, "Employee": 8},
-    "workflow": {"Role": 4, "RoleUser": 9, "Workflow": 5, "Step": 11, "Transition": 9},
-    "helpdesk": {"Employee": 50, "Ticket": 20, "HDTSUser": 6, "ExternalEmployee": 8},
-}
+EXPECTED = registry.expected_counts()
 
 
 def inv(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,7 +4,7 @@ import pytest
 
 from devstack import registry
 from devstack.errors import UsageError
-from devstack.options import SeedOptions, parse_count, resolve, single_service_flags
+from devstack.options import SeedOptions, from_config, parse_count, resolve
 
 
 @pytest.mark.parametrize(
@@ -14,27 +14,38 @@ from devstack.options import SeedOptions, parse_count, resolve, single_service_f
         ("abc", "--employees must be a whole number, got 'abc'."),
         ("1.5", "--employees must be a whole number, got '1.5'."),
         ("10000", "--employees can be at most 9,999, got 10,000."),
+        (True, "--employees must be a whole number, got 'True'."),
     ],
 )
-def test_parse_count_rejects_bad_values_in_one_sentence(value: str, message: str) -> None:
+def test_parse_count_rejects_bad_values_in_one_sentence(value: object, message: str) -> None:
     with pytest.raises(UsageError) as caught:
         parse_count("employees", value, 9_999)
     assert str(caught.value) == message
 
 
-def test_defaults_on_a_fresh_stack() -> None:
-    assert resolve({}) == SeedOptions(auth_employees=0, employees=50, tickets=20, seed=7)
+def test_defaults_on_a_fresh_stack_come_from_the_registry() -> None:
+    options = resolve({})
+    assert options == SeedOptions(auth_employees=0, employees=50, tickets=20, seed=7)
+    assert options.to_json() == {**registry.default_counts(), "seed": registry.DEFAULT_SEED}
+
+
+def test_options_refuse_an_unknown_flag() -> None:
+    with pytest.raises(TypeError, match="unknown seed flag"):
+        SeedOptions(employes=3)
 
 
 def test_flag_beats_config_beats_last_seed() -> None:
     last = {"auth": {"employees": 3, "seed": 9}, "helpdesk": {"employees": 60, "tickets": 30, "seed": 9}}
-    options = resolve({"tickets": "40"}, {"employees": 55, "tickets": 25}, last)
+    options = resolve({"tickets": 40}, from_config({"employees": 55, "tickets": 25}), last)
     assert options == SeedOptions(auth_employees=3, employees=55, tickets=40, seed=9)
 
 
 def test_config_values_are_validated_like_flags() -> None:
     with pytest.raises(UsageError, match="--tickets must be 0 or more"):
-        resolve({}, {"tickets": -5})
+        from_config({"tickets": -5})
+    with pytest.raises(UsageError, match=r"devstack.seed.tickts is unknown; use one of auth_employees"):
+        from_config({"tickts": 5})
+    assert from_config({"tickets": "12", "seed": None, "employees": ""}) == {"tickets": 12}
 
 
 def test_service_view_uses_the_service_option_names() -> None:
@@ -51,9 +62,10 @@ def test_service_view_uses_the_service_option_names() -> None:
     ]
 
 
-def test_single_service_flags_map_to_runner_keys() -> None:
-    auth = registry.get("auth")
-    assert single_service_flags(auth, employees="5", seed=None) == {"seed": None, "auth_employees": "5"}
+def test_options_round_trip_through_json() -> None:
+    options = SeedOptions(auth_employees=4, employees=10, tickets=2, seed=3)
+    assert SeedOptions.from_json(options.to_json()) == options
+    assert options["tickets"] == 2 and options["seed"] == 3
 
 
 def test_a_single_service_keeps_its_own_last_seed() -> None:
@@ -66,5 +78,5 @@ def test_a_run_over_every_service_refuses_to_pick_between_different_seeds() -> N
     last = {"auth": {"employees": 0, "seed": 7}, "helpdesk": {"employees": 50, "tickets": 20, "seed": 3}}
     with pytest.raises(UsageError, match=r"different seeds \(auth 7, helpdesk 3\); pass --seed"):
         resolve({}, {}, last, strict_seed=True)
-    assert resolve({"seed": "3"}, {}, last, strict_seed=True).seed == 3
+    assert resolve({"seed": 3}, {}, last, strict_seed=True).seed == 3
     assert resolve({}, {}, last).seed in {3, 7}  # verify: the seed does not change any count

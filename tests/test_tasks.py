@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tasks() -> ModuleType:
+    return load_tasks()
+
+
+def load_tasks() -> ModuleType:
+    """Load tasks.py afresh (Invoke's ``get_arguments`` consumes the help texts it reads)."""
     spec = importlib.util.spec_from_file_location("devstack_tasks", REPO / "tasks.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
@@ -76,7 +81,7 @@ def test_seed_flags_come_from_the_registry(tasks: ModuleType) -> None:
         return {a.name for a in tasks.ns[name].get_arguments()}
 
     assert flags("seed.helpdesk") == {"employees", "tickets", "seed", "stop_servers", "allow_remote"}
-    assert flags("seed.auth") == {"employees", "seed", "stop_servers", "allow_remote"}
+    assert flags("seed.auth") == {"auth_employees", "seed", "stop_servers", "allow_remote"}
     assert flags("seed.workflow") == {"seed", "stop_servers", "allow_remote"}
 
 
@@ -85,7 +90,8 @@ def test_seed_flags_come_from_the_registry(tasks: ModuleType) -> None:
     [
         ("seed.helpdesk", {"employees": "-1"}, 2),
         ("seed.helpdesk", {"tickets": "abc"}, 2),
-        ("seed.auth", {"employees": "10000"}, 2),
+        ("seed.auth", {"auth_employees": "10000"}, 2),
+        ("seed-all", {"timeout": "nan"}, 2),
         ("seed-all", {"employees": "-1"}, 2),
         ("seed-all", {"tickets": "abc"}, 2),
         ("install", {"service": "billing"}, 2),
@@ -137,7 +143,7 @@ def test_count_and_duration_flags_are_checked_while_invoke_parses(tasks: ModuleT
         ("seed.helpdesk", "employees"),
         ("seed.helpdesk", "tickets"),
         ("seed.helpdesk", "seed"),
-        ("seed.auth", "employees"),
+        ("seed.auth", "auth_employees"),
         ("seed-all", "tickets"),
         ("seed-all", "auth_employees"),
         ("seed-all", "timeout"),
@@ -156,3 +162,36 @@ def test_guard_flags_reach_pre_tasks_through_config(tmp_path: Path) -> None:
     assert cli.stack_of(context(tmp_path, stop_servers=True)).stop_servers is True
     assert cli.stack_of(context(tmp_path), stop_servers=True).stop_servers is True
     assert cli.stack_of(context(tmp_path, allow_remote=True)).settings.allow_remote is True
+
+
+def test_a_flag_means_the_same_on_every_task_and_has_no_short_form() -> None:
+    tasks = load_tasks()
+    meaning: dict[str, tuple[str, str]] = {}
+    for name in tasks.ns.task_names:
+        for arg in tasks.ns[name].get_arguments():
+            assert all(len(n) > 1 for n in arg.names), (name, arg.names)
+            kind = getattr(arg.kind, "placeholder", arg.kind.__name__)
+            help_text = arg.help.split(" (default")[0]
+            seen = meaning.setdefault(arg.name, (kind, help_text))
+            if arg.name not in {"timeout", "json"}:  # what a timeout waits for is the task's own
+                assert seen == (kind, help_text), f"--{arg.name} differs on {name}"
+
+
+def test_every_value_flag_shows_its_placeholder(tasks: ModuleType) -> None:
+    import subprocess
+
+    done = subprocess.run(
+        [sys.executable, "-m", "invoke", "--help", "seed-all"], cwd=REPO, capture_output=True, text=True
+    )
+    assert "--employees=N" in done.stdout and "--timeout=SECONDS" in done.stdout
+    assert "--report=PATH" in done.stdout and "--sync=LOCAL|BROKER" in done.stdout
+    assert " -e" not in done.stdout
+
+
+def test_flag_values_reach_the_library_typed(tasks: ModuleType, tmp_path: Path, monkeypatch: Any) -> None:
+    from devstack import cli
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(cli, "seed", lambda c, service, given, *rest: seen.update(given))
+    tasks.ns["seed.helpdesk"].body(context(tmp_path), employees=tasks.COUNTS["employees"]("12"))
+    assert seen == {"employees": 12, "tickets": None, "seed": None}
