@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,11 +14,11 @@ import pika
 import pika.exceptions
 import psutil
 
-from devstack import rabbit, registry
+from devstack import processes, rabbit, registry, retry
 from devstack.commands import child_env, python_of
 from devstack.config import Settings
 from devstack.errors import StepError
-from devstack.guards import gone, wait_gone
+from devstack.processes import gone
 
 
 @dataclass(frozen=True)
@@ -137,19 +135,14 @@ def begin_stopping(settings: Settings, chosen: Iterable[Worker]) -> Stopping:
         if proc is None:
             continue
         family = [proc, *proc.children(recursive=True)]
-        with contextlib.suppress(psutil.NoSuchProcess):
-            proc.terminate()
+        processes.terminate([proc])  # the worker stops its own children (Celery's pool)
         pending.append((worker, family))
     return pending
 
 
 def finish_stopping(settings: Settings, pending: Stopping, grace: float) -> list[Worker]:
     """Wait for stopping workers, kill those still alive after ``grace``, drop their PID files."""
-    family = [proc for _, procs in pending for proc in procs]
-    for left in wait_gone(family, grace):
-        with contextlib.suppress(psutil.NoSuchProcess):
-            left.kill()
-    wait_gone(family, grace)
+    processes.finish([proc for _, procs in pending for proc in procs], grace)
     for worker, _ in pending:
         pid_file(settings, worker).unlink(missing_ok=True)
     return [worker for worker, _ in pending]
@@ -202,26 +195,21 @@ def wait_consuming(
     """Wait until every started worker consumes all its queues (not a fixed sleep)."""
     broker = rabbit.parse(settings.broker_url)
     wanted = {w.name: w for w in consumers() if w.name in started}
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
+    queues = [q for w in wanted.values() for q in w.queues]
+    for _ in retry.attempts(timeout):
         for name, proc in started.items():
             if gone(proc):
                 worker = wanted.get(name) or relay()
                 raise StepError(
                     f"{name} exited during start-up; its log ends with:\n{tail(log_file(settings, worker))}"
                 )
-        queues = [q for w in wanted.values() for q in w.queues]
         if not queues:
             return
         info = queue_info(broker, queues)
         if all((i := info[q]) is not None and i.consumers > baseline.get(q, 0) for q in queues):
             return
-        if time.monotonic() >= deadline:
-            logs = "\n".join(f"--- {w.name}\n{tail(log_file(settings, w))}" for w in wanted.values())
-            raise StepError(f"The workers did not start consuming within {timeout:g} s.\n{logs}")
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+    logs = "\n".join(f"--- {w.name}\n{tail(log_file(settings, w))}" for w in wanted.values())
+    raise StepError(f"The workers did not start consuming within {timeout:g} s.\n{logs}")
 
 
 def start_missing(
