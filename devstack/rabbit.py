@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import unquote, urlsplit
 
 import pika
 import pika.exceptions
 
+from devstack import retry
 from devstack.errors import BrokerError, UsageError
-from devstack.urls import mask_url
+
+#: The URL schemes Celery (kombu) reads as RabbitMQ, and what pika calls them.
+SCHEMES = {"amqp": "amqp", "pyamqp": "amqp", "amqps": "amqps"}
+#: Waiting for RabbitMQ: each failed try is printed, so the pauses grow to 2 s, not 0.5 s.
+FIRST_PAUSE = 0.1
+MAX_PAUSE = 2.0
 
 
 @dataclass(frozen=True)
 class Broker:
-    """Where the broker is, parsed the way Celery (kombu) reads its URL."""
+    """Where the broker is, read the way Celery (kombu) reads its URL."""
 
     host: str
     port: int
@@ -25,42 +29,108 @@ class Broker:
     password: str
     vhost: str
     url: str
+    tls: bool = False
 
     @property
     def masked(self) -> str:
-        return mask_url(self.url)
+        return mask(self.url)
+
+
+def mask(url: str) -> str:
+    """Return ``url`` with its password replaced by ``***``.
+
+    Everything between the first ':' of the user part and the last '@' is hidden, so a
+    password with an unencoded '/', '?', '#' or '@' never shows, even in a URL that does
+    not parse.
+    """
+    scheme, sep, rest = url.partition("://")
+    head = f"{scheme}{sep}" if sep else ""
+    rest = rest if sep else url
+    userinfo, at, where = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not at or not colon:
+        return url
+    return f"{head}{user}:***@{where}"
+
+
+def _for_pika(url: str) -> str:
+    """Check ``url`` where pika and kombu would read it differently; return what pika should read.
+
+    pika reads 'amqp://' and 'amqps://' only, needs a password when there is a user, keeps
+    only the first segment of the path and takes any '@' after the host for part of the path.
+    The query string is left out: it holds Celery's transport options, which pika refuses.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in SCHEMES:
+        raise UsageError(f"The broker URL {mask(url)} is not an amqp:// URL; fix broker_url.")
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" in tail:
+        raise UsageError(
+            f"The broker URL {mask(url)} has a '/', '?', '#' or '@' that is not percent-encoded "
+            "in its user, password or virtual host; encode it ('/' as %2F, '@' as %40) in broker_url."
+        )
+    path = tail.split("?")[0].split("#")[0]
+    if "/" in path[1:] and path != "//":
+        raise UsageError(
+            f"The broker URL {mask(url)} has a '/' inside its virtual host; "
+            "write it as %2F in broker_url (Celery and pika read it differently)."
+        )
+    userinfo, at, hostport = authority.rpartition("@")
+    if at and ":" not in userinfo:
+        authority = f"{userinfo}:@{hostport}"  # no password: kombu's default applies below
+    return f"{SCHEMES[scheme.lower()]}://{authority}{path}"
 
 
 def parse(url: str) -> Broker:
-    """Parse an ``amqp://user:pass@host:port/vhost`` URL (``//`` and no path mean ``/``)."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"amqp", "pyamqp", "amqps"}:
-        raise UsageError(f"The broker URL {mask_url(url)} is not an amqp:// URL; fix broker_url.")
-    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    """Parse an ``amqp://user:pass@host:port/vhost`` URL with ``pika.URLParameters``.
+
+    It is read as Celery reads it: ``//`` and no path mean the virtual host ``/``, and a
+    missing user or password means ``guest``. A URL the two would read differently is refused.
+    """
     try:
-        port = parts.port or 5672
-    except ValueError:
-        raise UsageError(f"The broker URL {mask_url(url)} has an invalid port; fix broker_url.") from None
+        params = pika.URLParameters(_for_pika(url))
+    except ValueError as exc:
+        reason = str(exc)
+        if reason.startswith("Port"):
+            raise UsageError(f"The broker URL {mask(url)} has an invalid port; fix broker_url.") from None
+        raise UsageError(
+            f"The broker URL {mask(url)} is not one RabbitMQ's client can read ({_hide(reason, url)}); "
+            "fix broker_url."
+        ) from None
+    credentials = params.credentials
     return Broker(
-        host=parts.hostname or "localhost",
-        port=port,
-        user=unquote(parts.username or "guest"),
-        password=unquote(parts.password or "guest"),
-        vhost=unquote(path) or "/",
+        host=params.host,
+        port=params.port,
+        user=credentials.username or "guest",
+        password=credentials.password or "guest",
+        vhost=params.virtual_host or "/",
         url=url,
+        tls=params.ssl_options is not None,
     )
 
 
-def connection_parameters(broker: Broker, timeout: float) -> pika.ConnectionParameters:
-    return pika.ConnectionParameters(
-        host=broker.host,
-        port=broker.port,
-        virtual_host=broker.vhost,
-        credentials=pika.PlainCredentials(broker.user, broker.password),
-        socket_timeout=timeout,
-        blocked_connection_timeout=timeout,
-        connection_attempts=1,
-    )
+def _hide(text: str, url: str) -> str:
+    """Hide from ``text`` (an error of the URL parser) anything that may be the URL's password."""
+    userinfo = url.partition("://")[2].rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    return text.replace(password, "***") if password else text
+
+
+def connection_parameters(broker: Broker, timeout: float) -> pika.connection.Parameters:
+    """pika's parameters for ``broker``: its URL's options (TLS, heartbeat...), one attempt, ``timeout``."""
+    try:
+        params = pika.URLParameters(_for_pika(broker.url))
+    except (UsageError, ValueError):
+        params = pika.ConnectionParameters()
+    params.host = broker.host
+    params.port = broker.port
+    params.virtual_host = broker.vhost
+    params.credentials = pika.PlainCredentials(broker.user, broker.password)
+    params.socket_timeout = timeout
+    params.blocked_connection_timeout = timeout
+    params.connection_attempts = 1
+    return params
 
 
 def probe(broker: Broker, timeout: float = 3.0) -> list[str]:
@@ -102,16 +172,11 @@ def wait(
     on_retry: Callable[[BrokerError, float], None] | None = None,
 ) -> list[str]:
     """Probe until RabbitMQ answers or ``timeout`` seconds pass, backing off between tries."""
-    deadline = time.monotonic() + timeout
-    delay = 0.1
-    while True:
-        try:
-            return probe(broker, timeout=min(3.0, max(0.5, timeout)))
-        except BrokerError as exc:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise
-            if on_retry:
-                on_retry(exc, left)
-            time.sleep(min(delay, left))
-            delay = min(delay * 2, 2.0)
+    return retry.retry(
+        lambda: probe(broker, timeout=min(3.0, max(0.5, timeout))),
+        retry_on=BrokerError,
+        timeout=timeout,
+        first=FIRST_PAUSE,
+        cap=MAX_PAUSE,
+        on_retry=on_retry,
+    )
