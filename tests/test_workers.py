@@ -10,8 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from devstack import workers
+from devstack import retry, workers
 from devstack.config import Settings
+from devstack.errors import StepError
 from devstack.venvs import venv_python
 
 
@@ -50,10 +51,8 @@ def test_start_records_pid_and_stop_ends_only_that_process(relay_settings: Setti
         assert workers.running(relay_settings, relay) == proc
         assert proc.pid in workers.own_pids(relay_settings)
         log = workers.log_file(relay_settings, relay)
-        deadline = time.monotonic() + 10
-        while "relay ['relay_events', '--loop']" not in log.read_text():
-            assert time.monotonic() < deadline, "the relay never wrote its log"
-            time.sleep(0.02)
+        wrote = retry.wait_until(lambda: "relay ['relay_events', '--loop']" in log.read_text(), 10)
+        assert wrote, "the relay never wrote its log"
         assert workers.stop(relay_settings, relay, grace=5) is True
         assert not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
         assert not workers.pid_file(relay_settings, relay).exists()
@@ -82,3 +81,27 @@ def test_stale_pid_file_is_dropped_and_never_kills_a_stranger(relay_settings: Se
 
 def test_tail_of_a_missing_log() -> None:
     assert workers.tail(Path(os.devnull).with_name("no-such-log")) == "(no log)"
+
+
+def test_wait_consuming_names_a_worker_that_died_at_start(relay_settings: Settings) -> None:
+    relay = workers.relay()
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc = psutil.Process(child.pid)
+    child.wait()
+    workers.log_file(relay_settings, relay).parent.mkdir(parents=True)
+    workers.log_file(relay_settings, relay).write_text("Traceback: boom\n", encoding="utf-8")
+    started = time.monotonic()
+    with pytest.raises(
+        StepError, match=r"auth-relay exited during start-up; its log ends with:\nTraceback: boom"
+    ):
+        workers.wait_consuming(relay_settings, {relay.name: proc}, {}, timeout=30)
+    assert time.monotonic() - started < 5
+
+
+def test_wait_consuming_has_nothing_to_wait_for_without_queues(relay_settings: Settings) -> None:
+    relay = workers.relay()
+    proc = workers.start(relay_settings, relay)
+    try:
+        workers.wait_consuming(relay_settings, {relay.name: proc}, {}, timeout=0)  # no broker needed
+    finally:
+        assert workers.stop(relay_settings, relay, grace=5) is True
