@@ -108,7 +108,8 @@ def seed(
         stack = stack_of(c, stop_servers, allow_remote)
         with run_lock(stack.settings):
             last = stack.cache.last_seeds()
-            options = options_mod.resolve(given, config, last, service=svc.name)
+            options = options_mod.resolve(given, config, last)
+            options_mod.refuse_shrinking(options, last)
             stack.seed(svc, options)
 
     guarded(body)

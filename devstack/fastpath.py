@@ -1,10 +1,13 @@
 """Remember a verified stack so a re-run with nothing to do starts no service process.
 
 After ``seed-all`` verifies the stack, the runner records what it verified: the options and a
-fingerprint of everything that could change the answer (the size and mtime of each SQLite file
-and of its write-ahead log, the migration files, the virtualenv stamps). While the
-fingerprint is unchanged, the previous verification still holds. Any write to a database, a new
-migration or a requirements change invalidates it; PostgreSQL databases never take this path.
+fingerprint of everything that could change the answer: for each SQLite file and its
+write-ahead log, the inode number, size, mtime and inode change time (ctime); the migration
+files; the virtualenv stamps. While the fingerprint is unchanged, the previous verification
+still holds. Any write to a database changes the ctime, which user space cannot set back (a
+``touch -d`` that restores the mtime sets the ctime to now), and replacing the file changes the
+inode. A new migration, a requirements change or a failed ``verify`` invalidates the record
+too; PostgreSQL databases never take this path.
 """
 
 from __future__ import annotations
@@ -36,14 +39,23 @@ def fingerprint(settings: Settings) -> dict[str, Any] | None:
             stat = database.stat()
         except OSError:
             return None
-        wal = Path(f"{database}-wal")
-        wal_stat = [wal.stat().st_size, wal.stat().st_mtime_ns] if wal.exists() else [0, 0]
         result[service.name] = {
-            "database": [stat.st_size, stat.st_mtime_ns, *wal_stat],
+            "database": [*_describe(stat), *_describe_optional(Path(f"{database}-wal"))],
             "migrations": _migrations_digest(service.folder(settings.root)),
             "venv": _read(settings.venv_dir(service) / STAMP),
         }
     return result
+
+
+def _describe(stat: os.stat_result) -> list[int]:
+    return [stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
+
+def _describe_optional(path: Path) -> list[int]:
+    try:
+        return _describe(path.stat())
+    except OSError:
+        return [0, 0, 0, 0]
 
 
 def _migrations_digest(folder: Path) -> str:

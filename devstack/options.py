@@ -7,6 +7,7 @@ values are parsed here, once, with the same rules.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,41 +18,54 @@ SEED_HELP = "random seed of generated data"
 
 
 class SeedOptions:
-    """The counts (one per registry seed flag) and random seed one run seeds with."""
+    """The counts (one per registry seed flag) and each service's random seed for one run."""
 
-    __slots__ = ("counts", "seed")
+    __slots__ = ("counts", "seeds")
 
-    def __init__(self, seed: int = registry.DEFAULT_SEED, **counts: int) -> None:
+    def __init__(
+        self, seed: int = registry.DEFAULT_SEED, seeds: Mapping[str, int] | None = None, **counts: int
+    ) -> None:
+        """``seed`` is the seed of every service that ``seeds`` does not name."""
         unknown = sorted(set(counts) - {f.key for f in registry.SEED_FLAGS})
         if unknown:
             raise TypeError(f"unknown seed flag(s): {', '.join(unknown)}")
         self.counts: dict[str, int] = {**registry.default_counts(), **counts}
-        self.seed = seed
+        self.seeds: dict[str, int] = {name: (seeds or {}).get(name, seed) for name in registry.NAMES}
 
     def __getitem__(self, key: str) -> int:
-        return self.seed if key == "seed" else self.counts[key]
+        return self.counts[key]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SeedOptions) and self.to_json() == other.to_json()
 
     def __hash__(self) -> int:
-        return hash(tuple(self.to_json().items()))
+        return hash(json.dumps(self.to_json(), sort_keys=True))
 
     def __repr__(self) -> str:
-        return "SeedOptions(" + ", ".join(f"{k}={v}" for k, v in self.to_json().items()) + ")"
+        return f"SeedOptions({self.to_json()})"
 
-    def to_json(self) -> dict[str, int]:
-        return {**self.counts, "seed": self.seed}
+    def to_json(self) -> dict[str, Any]:
+        return {**self.counts, "seeds": dict(self.seeds)}
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> SeedOptions:
         known = {f.key for f in registry.SEED_FLAGS}
-        return cls(seed=int(values["seed"]), **{k: int(v) for k, v in values.items() if k in known})
+        seeds = {str(k): int(v) for k, v in dict(values.get("seeds") or {}).items()}
+        return cls(seeds=seeds, **{k: int(v) for k, v in values.items() if k in known})
+
+    def seed_of(self, service: registry.Service) -> int:
+        return self.seeds[service.name]
+
+    def describe_seeds(self) -> str:
+        """One seed when every service uses it, else each service's own."""
+        if len(set(self.seeds.values())) == 1:
+            return str(next(iter(self.seeds.values())))
+        return ", ".join(f"{name} {seed}" for name, seed in self.seeds.items())
 
     def for_service(self, service: registry.Service) -> dict[str, int]:
         """Return the options as the service's ``manage.py seed`` names them."""
         values = {flag.option: self.counts[flag.key] for flag in service.seed_flags}
-        return {**values, "seed": self.seed}
+        return {**values, "seed": self.seeds[service.name]}
 
     def seed_args(self, service: registry.Service) -> list[str]:
         args: list[str] = []
@@ -97,16 +111,13 @@ def resolve(
     given: Mapping[str, int | None],
     config: Mapping[str, int] | None = None,
     last_seeds: Mapping[str, Mapping[str, int] | None] | None = None,
-    service: str | None = None,
-    strict_seed: bool = False,
 ) -> SeedOptions:
     """Resolve every option: CLI flag, then config, then what the database last got.
 
     ``given`` and ``config`` hold typed values by runner key (``employees``, ``seed``...); None
     or a missing key means "not given". ``last_seeds`` maps a service name to the options of its
-    last seed, so a plain re-run never shrinks or reshuffles data. The seed comes from
-    ``service``'s last seed when given; otherwise the services must agree on it when
-    ``strict_seed`` is set (a run over every service must not reshuffle any of them).
+    last seed, so a plain re-run never shrinks or reshuffles data. A seed given on the command
+    line or in config applies to every service; otherwise each service keeps its own last seed.
     """
     config = config or {}
     last_seeds = last_seeds or {}
@@ -115,21 +126,33 @@ def resolve(
         last = (last_seeds.get(flag.owner) or {}).get(flag.option)
         value = _first(given.get(flag.key), config.get(flag.key), last)
         if value is not None:
-            counts[flag.key] = int(value)
-    if service is not None:
-        own = last_seeds.get(service) or {}
-        seeds = [own["seed"]] if own.get("seed") is not None else []
-    else:
-        seeds = sorted({s["seed"] for s in last_seeds.values() if s and s.get("seed") is not None})
+            counts[flag.key] = value
     chosen = _first(given.get("seed"), config.get("seed"))
-    if chosen is None and strict_seed and len(seeds) > 1:
-        which = ", ".join(f"{name} {s['seed']}" for name, s in last_seeds.items() if s and "seed" in s)
-        raise UsageError(
-            f"The services were last seeded with different seeds ({which}); pass --seed to choose one."
-        )
-    if chosen is None:
-        chosen = seeds[0] if seeds else registry.DEFAULT_SEED
-    return SeedOptions(seed=int(chosen), **counts)
+    if chosen is not None:
+        return SeedOptions(seed=chosen, **counts)
+    own = {name: int(s["seed"]) for name, s in last_seeds.items() if s and s.get("seed") is not None}
+    return SeedOptions(seeds=own, **counts)
+
+
+def shrinking(options: SeedOptions, last_seeds: Mapping[str, Mapping[str, int] | None]) -> list[str]:
+    """Say, one sentence each, where ``options`` asks for fewer seeded rows than a database holds."""
+    problems: list[str] = []
+    for flag in registry.SEED_FLAGS:
+        held = (last_seeds.get(flag.owner) or {}).get(flag.option)
+        wanted = options.counts[flag.key]
+        if held is not None and wanted < held:
+            problems.append(
+                f"{flag.owner} holds {held:,} seeded rows for --{flag.flag}; {wanted:,} would leave "
+                f"{held - wanted:,} behind: run 'inv reset.{flag.owner}' first, or pass {held:,} or more."
+            )
+    return problems
+
+
+def refuse_shrinking(options: SeedOptions, last_seeds: Mapping[str, Mapping[str, int] | None]) -> None:
+    """Fail before anything is written when a count would go down."""
+    problems = shrinking(options, last_seeds)
+    if problems:
+        raise UsageError(" ".join(problems))
 
 
 def _first(*values: int | None) -> int | None:

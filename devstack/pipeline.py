@@ -17,7 +17,7 @@ from typing import Any
 from devstack import fastpath, registry
 from devstack.errors import UsageError
 from devstack.guards import run_lock
-from devstack.options import SeedOptions, resolve
+from devstack.options import SeedOptions, refuse_shrinking, resolve
 from devstack.recorder import write_report
 from devstack.stack import Stack
 from devstack.verify import expected_counts
@@ -74,14 +74,16 @@ def seed_all(stack: Stack, run: Run) -> None:
             stack.install()
             record = fastpath.load(stack.settings)
             if record is not None:
-                options = resolve(run.given, run.config, fastpath.last_seeds(record), strict_seed=True)
+                options = resolve(run.given, run.config, fastpath.last_seeds(record))
                 if options.to_json() == record["options"]:
                     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["at"]))
                     stack.recorder.skip_all(steps()[2:], f"nothing changed since the run verified at {when}")
                     counts = record["counts"]
                     return
             fastpath.forget(stack.settings)
-            options = resolve(run.given, run.config, stack.cache.last_seeds(), strict_seed=True)
+            last = stack.cache.last_seeds()
+            options = resolve(run.given, run.config, last)
+            refuse_shrinking(options, last)  # before anything is written
             stack.migrate_all()
             for step in seed_steps():
                 if step == SYNC:

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack import rabbit, registry, venvs, workers
+from devstack import fastpath, rabbit, registry, venvs, workers
 from devstack.broker import sync_broker
 from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
@@ -188,6 +188,7 @@ class Stack:
         def action() -> Outcome:
             problems = mismatches(self.states(fresh=True), options)
             if problems:
+                fastpath.forget(self.settings)  # a failed check must never be skipped later
                 raise VerifyError(
                     f"The stack is not in the expected state ({len(problems)} problem(s)): "
                     + " ".join(problems)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 import time
 from dataclasses import replace
@@ -46,3 +48,29 @@ def test_no_record_for_postgres_or_missing_databases(settings: Settings) -> None
     assert fastpath.fingerprint(pg) is None
     fastpath.save(pg, SeedOptions(), {})
     assert fastpath.load(pg) is None
+
+
+def test_a_write_that_restores_size_and_mtime_still_invalidates(settings: Settings) -> None:
+    make_databases(settings)
+    database = registry.get("helpdesk").default_sqlite(settings.root)
+    with sqlite3.connect(database) as db:
+        db.executemany("INSERT INTO t VALUES (?)", [(n,) for n in range(50)])
+    fastpath.save(settings, SeedOptions(), {})
+    before = database.stat()
+    time.sleep(0.01)
+    with sqlite3.connect(database) as db:  # rows deleted: SQLite keeps the file's size
+        db.execute("DELETE FROM t WHERE x < 10")
+    os.utime(database, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -d` would
+    assert database.stat().st_size == before.st_size
+    assert database.stat().st_mtime_ns == before.st_mtime_ns
+    assert fastpath.load(settings) is None
+
+
+def test_a_replaced_file_invalidates(settings: Settings) -> None:
+    make_databases(settings)
+    database = registry.get("auth").default_sqlite(settings.root)
+    fastpath.save(settings, SeedOptions(), {})
+    copy = database.with_name("copy.sqlite3")
+    shutil.copy2(database, copy)
+    os.replace(copy, database)
+    assert fastpath.load(settings) is None
