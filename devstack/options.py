@@ -48,10 +48,19 @@ class SeedOptions:
         return {**self.counts, "seeds": dict(self.seeds)}
 
     @classmethod
+    def of(
+        cls,
+        counts: Mapping[str, int],
+        seed: int = registry.DEFAULT_SEED,
+        seeds: Mapping[str, int] | None = None,
+    ) -> SeedOptions:
+        return cls(seed, seeds, **counts)  # type: ignore[arg-type]  # counts never hold seed/seeds
+
+    @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> SeedOptions:
         known = {f.key for f in registry.SEED_FLAGS}
         seeds = {str(k): int(v) for k, v in dict(values.get("seeds") or {}).items()}
-        return cls(seeds=seeds, **{k: int(v) for k, v in values.items() if k in known})
+        return cls.of({k: int(v) for k, v in values.items() if k in known}, seeds=seeds)
 
     def seed_of(self, service: registry.Service) -> int:
         return self.seeds[service.name]
@@ -129,9 +138,9 @@ def resolve(
             counts[flag.key] = value
     chosen = _first(given.get("seed"), config.get("seed"))
     if chosen is not None:
-        return SeedOptions(seed=chosen, **counts)
+        return SeedOptions.of(counts, seed=chosen)
     own = {name: int(s["seed"]) for name, s in last_seeds.items() if s and s.get("seed") is not None}
-    return SeedOptions(seeds=own, **counts)
+    return SeedOptions.of(counts, seeds=own)
 
 
 def shrinking(options: SeedOptions, last_seeds: Mapping[str, Mapping[str, int] | None]) -> list[str]:
