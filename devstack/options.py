@@ -54,7 +54,7 @@ class SeedOptions:
         seed: int = registry.DEFAULT_SEED,
         seeds: Mapping[str, int] | None = None,
     ) -> SeedOptions:
-        return cls(seed, seeds, **counts)  # type: ignore[arg-type]  # counts never hold seed/seeds
+        return cls(seed, seeds, **counts)
 
     @classmethod
     def from_json(cls, values: Mapping[str, Any]) -> SeedOptions:
