@@ -1,4 +1,14 @@
-"""Wait until sync events are recorded in ProcessedEvent (applied here)."""
+"""Wait until sync events are applied here (recorded in ProcessedEvent, not parked).
+
+An event parked until what it needs arrives (a link event waiting for its role)
+is recorded with the outcome "deferred"; it counts as missing until it is
+applied. Services that never park events simply have no such rows.
+
+This file is shared by the consumers: workflows/waiting.py and
+helpdesk/waiting.py must stay byte-identical (tests/test_shared_copies.py at
+the repo root checks it); edit both or neither. So it names nothing of one
+service: the queues come from settings.SYNC_QUEUES.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
-from .handlers import QUEUES
 from .models import ProcessedEvent
 
 CHUNK_SIZE = 500
@@ -20,6 +30,7 @@ FIRST_INTERVAL = 0.02
 MAX_INTERVAL = 0.2
 BACKOFF = 1.5
 REPORTED_MISSING_IDS = 20
+DEFERRED = "deferred"
 
 
 class WaitError(Exception):
@@ -68,11 +79,21 @@ def still_missing(ids: list[uuid.UUID], *, full: bool) -> list[uuid.UUID]:
     missing: list[uuid.UUID] = []
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
-        found = set(ProcessedEvent.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
+        recorded = ProcessedEvent.objects.filter(event_id__in=chunk).exclude(outcome=DEFERRED)
+        found = set(recorded.values_list("event_id", flat=True))
         missing += [event_id for event_id in chunk if event_id not in found]
         if missing and not full:
             return missing + ids[start + CHUNK_SIZE :]
     return missing
+
+
+def count_deferred(ids: list[uuid.UUID]) -> int:
+    """Return how many of the ids are parked, waiting for what they need."""
+    total = 0
+    for start in range(0, len(ids), CHUNK_SIZE):
+        chunk = ids[start : start + CHUNK_SIZE]
+        total += ProcessedEvent.objects.filter(event_id__in=chunk, outcome=DEFERRED).count()
+    return total
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,7 @@ class WaitReport:
     missing: list[uuid.UUID]
     seconds: float
     timeout: float
+    deferred: int = 0
 
     @property
     def processed(self) -> int:
@@ -101,9 +123,11 @@ class WaitReport:
 
     def failure(self) -> str:
         """Return the one-sentence timeout message."""
+        parked = f" ({self.deferred} of them wait for what they need)" if self.deferred else ""
         return (
-            f"{len(self.missing)} of {self.total} events were not applied within {self.timeout:g} s; "
-            f"check that a helpdesk worker consumes {' and '.join(QUEUES)} "
+            f"{len(self.missing)} of {self.total} events were not applied within {self.timeout:g} s"
+            f"{parked}; "
+            f"check that a worker of this service consumes {' and '.join(settings.SYNC_QUEUES)} "
             "and that the events were published to it, then wait again."
         )
 
@@ -126,7 +150,11 @@ def wait_for_events(ids: list[uuid.UUID], timeout: float) -> WaitReport:
             missing = still_missing(missing, full=final)
         if not missing or final:
             return WaitReport(
-                total=len(ids), missing=missing, seconds=time.monotonic() - started, timeout=timeout
+                total=len(ids),
+                missing=missing,
+                seconds=time.monotonic() - started,
+                timeout=timeout,
+                deferred=count_deferred(missing),
             )
         pause(min(interval, max(deadline - time.monotonic(), 0.0)))
         interval = min(interval * BACKOFF, MAX_INTERVAL)

@@ -1,7 +1,13 @@
 """Wait until sync events are applied here (recorded in ProcessedEvent, not parked).
 
-A link event parked for its missing role is recorded with the outcome
-"deferred"; it counts as missing until its role arrives and it is applied.
+An event parked until what it needs arrives (a link event waiting for its role)
+is recorded with the outcome "deferred"; it counts as missing until it is
+applied. Services that never park events simply have no such rows.
+
+This file is shared by the consumers: workflows/waiting.py and
+helpdesk/waiting.py must stay byte-identical (tests/test_shared_copies.py at
+the repo root checks it); edit both or neither. So it names nothing of one
+service: the queues come from settings.SYNC_QUEUES.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 
-from .handlers import CONSUMED_QUEUES
 from .models import ProcessedEvent
 
 CHUNK_SIZE = 500
@@ -82,7 +88,7 @@ def still_missing(ids: list[uuid.UUID], *, full: bool) -> list[uuid.UUID]:
 
 
 def count_deferred(ids: list[uuid.UUID]) -> int:
-    """Return how many of the ids are parked, waiting for their role."""
+    """Return how many of the ids are parked, waiting for what they need."""
     total = 0
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
@@ -117,11 +123,11 @@ class WaitReport:
 
     def failure(self) -> str:
         """Return the one-sentence timeout message."""
-        parked = f" ({self.deferred} of them wait for their role)" if self.deferred else ""
+        parked = f" ({self.deferred} of them wait for what they need)" if self.deferred else ""
         return (
             f"{len(self.missing)} of {self.total} events were not applied within {self.timeout:g} s"
             f"{parked}; "
-            f"check that a workflow worker consumes {' and '.join(CONSUMED_QUEUES)} "
+            f"check that a worker of this service consumes {' and '.join(settings.SYNC_QUEUES)} "
             "and that the events were published to it, then wait again."
         )
 

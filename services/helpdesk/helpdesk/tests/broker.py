@@ -3,6 +3,10 @@
 Each test gets its own queue names (the real name plus a random suffix): the
 tasks keep their names, only the routing differs, so tests never touch the
 queues of a running stack. The queues and their exchanges are deleted after.
+
+This file is shared by the consumers: workflows/tests/broker.py and
+helpdesk/tests/broker.py must stay byte-identical (tests/test_shared_copies.py
+at the repo root checks it); edit both or neither.
 """
 
 from __future__ import annotations

@@ -71,6 +71,7 @@ def test_times_out_with_one_sentence_and_a_json_report() -> None:
     message = str(caught.value)
     assert message.startswith("25 of 26 events were not applied within 0.1 s; ")
     assert "\n" not in message and message.endswith("wait again.")
+    assert "consumes tts.role.sync and tts.user_system_role.sync" in message
     assert json.loads(out.getvalue()) == {"processed": 1, "missing": 25, "missing_ids": missing[:20]}
 
 
