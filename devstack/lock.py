@@ -1,11 +1,14 @@
 """The run lock: one writing run at a time per checkout.
 
 The lock is ``filelock.FileLock`` on ``.devstack/<name>.lock``: the operating system's file
-lock (``flock`` on POSIX, ``LockFileEx`` on Windows), which ends with the process that holds
-it, so a crashed run never blocks the next one. Who holds it is noted next to it, in
-``.devstack/<name>.owner.json`` (PID and start time), written only while holding the lock:
-filelock may truncate, or on Windows delete, the lock file itself, and Windows does not let
-another process read a locked file.
+lock (filelock uses ``flock`` on POSIX and a Windows byte-range lock on Windows), which ends
+with the process that holds it, so a crashed run never blocks the next one. Which lock the
+platform gets is filelock's choice; this module has no platform branch of its own.
+
+Who holds it is noted next to it, in ``.devstack/<name>.owner.json`` (PID, start time,
+command), written only while holding the lock: filelock may truncate the lock file when it
+opens it, or delete it on release on Windows, and Windows does not let another process read
+a locked byte.
 """
 
 from __future__ import annotations
