@@ -13,7 +13,7 @@ is made here, in the services and in the runner's readers (``devstack.state``,
 
 ``manage.py seed [counts] [--seed S] --json`` (``SeedReport``)
     ``service``
-        The registry name of the service that seeded (``"auth"``, ``"workflow"``, ...).
+        The registry name of the service that seeded.
     ``options``
         Every option the run used, defaults included, by the seed command's option name
         (``{"employees": 50, "tickets": 20, "seed": 7}``). The service records them, and

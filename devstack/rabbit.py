@@ -11,6 +11,7 @@ import pika.exceptions
 
 from devstack import retry
 from devstack.errors import BrokerError, UsageError
+from devstack.urls import mask_url
 
 #: The URL schemes Celery (kombu) reads as RabbitMQ, and what pika calls them.
 SCHEMES = {"amqp": "amqp", "pyamqp": "amqp", "amqps": "amqps"}
@@ -36,21 +37,7 @@ class Broker:
         return mask(self.url)
 
 
-def mask(url: str) -> str:
-    """Return ``url`` with its password replaced by ``***``.
-
-    Everything between the first ':' of the user part and the last '@' is hidden, so a
-    password with an unencoded '/', '?', '#' or '@' never shows, even in a URL that does
-    not parse.
-    """
-    scheme, sep, rest = url.partition("://")
-    head = f"{scheme}{sep}" if sep else ""
-    rest = rest if sep else url
-    userinfo, at, where = rest.rpartition("@")
-    user, colon, _ = userinfo.partition(":")
-    if not at or not colon:
-        return url
-    return f"{head}{user}:***@{where}"
+mask = mask_url
 
 
 def _for_pika(url: str) -> str:

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
-CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+#: A URL's user and password, up to the last '@' of the URL (a password may hold '/', '?' or '@').
+CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)\S*@", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """Return ``url`` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """Return ``url`` with its password replaced by ``***``.
+
+    Everything between the first ':' of the user part and the last '@' is hidden, so a
+    password with an unencoded '/', '?', '#' or '@' never shows, even in a URL that does not
+    parse.
+    """
+    scheme, sep, rest = url.partition("://")
+    head = f"{scheme}{sep}" if sep else ""
+    rest = rest if sep else url
+    userinfo, at, where = rest.rpartition("@")
+    user, colon, _ = userinfo.partition(":")
+    if not at or not colon or "/" in user:
         return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:  # a malformed port: mask by pattern instead
-        return mask_text(url)
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}{port}"))
+    return f"{head}{user}:***@{where}"
 
 
 def is_local(url: str) -> bool:

@@ -45,7 +45,7 @@ def consumers() -> list[Worker]:
 
 
 def relay() -> Worker:
-    return Worker("auth-relay", registry.get("auth"), ())
+    return Worker(f"{registry.PUBLISHER}-relay", registry.publisher(), ())
 
 
 def detach_options(windows: bool | None = None) -> dict[str, Any]:

@@ -13,6 +13,9 @@ from devstack.urls import is_local, mask_text, mask_url
         ("postgres://app@127.0.0.1/app", "postgres://app@127.0.0.1/app"),
         ("amqp://u:p@[::1]:5672/v", "amqp://u:***@[::1]:5672/v"),
         ("sqlite:///tmp/db.sqlite3", "sqlite:///tmp/db.sqlite3"),
+        ("amqp://user:Leak/Pw1@localhost:5672/", "amqp://user:***@localhost:5672/"),
+        ("postgres://u:a?b#c@d@db.example.com/x", "postgres://u:***@db.example.com/x"),
+        ("postgres://u:pw@[::1/x", "postgres://u:***@[::1/x"),
     ],
 )
 def test_mask_url_hides_only_the_password(url: str, masked: str) -> None:
@@ -35,7 +38,15 @@ def test_is_local(url: str, local: bool) -> None:
 
 
 def test_mask_text_hides_passwords_of_every_url() -> None:
-    text = "could not connect to postgres://app:s3cret@db:5432/x\nbroker amqp://guest:guest@localhost//"
+    text = (
+        "could not connect to postgres://app:s3cret@db:5432/x\nbroker amqp://guest:guest@localhost//"
+        " and amqp://user:Le@k/y@host//"
+    )
     masked = mask_text(text)
-    assert "s3cret" not in masked and "guest:guest" not in masked
+    assert (
+        "s3cret" not in masked
+        and "guest:guest" not in masked
+        and "Le@k" not in masked
+        and "k/y" not in masked
+    )
     assert "postgres://app:***@db:5432/x" in masked and "amqp://guest:***@localhost//" in masked
