@@ -21,7 +21,8 @@ from devstack import pipeline, rabbit, registry, workers
 from devstack.broker import status as broker_status
 from devstack.console import Console
 from devstack.errors import GuardError, StackError, UsageError
-from devstack.guards import find_holders, run_lock, sqlite_path
+from devstack.holders import find_holders, sqlite_path
+from devstack.lock import run_lock
 from devstack.reset import reset
 from devstack.stack import Stack
 from devstack.urls import mask_url

@@ -21,7 +21,7 @@ from typing import Any
 
 from devstack import registry
 from devstack.config import Settings
-from devstack.guards import sqlite_path
+from devstack.holders import sqlite_path
 from devstack.options import SeedOptions
 from devstack.venvs import STAMP
 

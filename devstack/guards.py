@@ -1,8 +1,7 @@
 """Guards before writing: processes holding a SQLite file, remote or production data.
 
 Finding holders lives in :mod:`devstack.holders`, stopping processes in
-:mod:`devstack.processes` and the run lock in :mod:`devstack.lock`; their names are
-re-exported here for the modules that import them from ``devstack.guards``.
+:mod:`devstack.processes` and the run lock in :mod:`devstack.lock`.
 """
 
 from __future__ import annotations
@@ -15,36 +14,9 @@ import psutil
 from devstack import processes
 from devstack.config import Settings
 from devstack.errors import GuardError
-from devstack.holders import (
-    SQLITE_SUFFIXES,
-    Holder,
-    find_holders,
-    is_runserver,
-    own_family,
-    short_command,
-    sqlite_path,
-)
-from devstack.lock import lock_owner, run_lock
-from devstack.processes import gone, wait_gone
+from devstack.holders import Holder, find_holders, sqlite_path
 from devstack.registry import Service
 from devstack.urls import is_local, mask_url
-
-__all__ = [
-    "SQLITE_SUFFIXES",
-    "Holder",
-    "check_target",
-    "check_writable",
-    "find_holders",
-    "gone",
-    "is_runserver",
-    "lock_owner",
-    "own_family",
-    "run_lock",
-    "short_command",
-    "sqlite_path",
-    "stop",
-    "wait_gone",
-]
 
 
 def stop(holders: list[Holder], grace: float) -> list[Holder]:

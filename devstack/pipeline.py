@@ -16,7 +16,7 @@ from typing import Any
 
 from devstack import fastpath, registry
 from devstack.errors import UsageError
-from devstack.guards import run_lock
+from devstack.lock import run_lock
 from devstack.options import SeedOptions, refuse_shrinking, resolve
 from devstack.recorder import write_report
 from devstack.stack import Stack

@@ -10,7 +10,7 @@ from devstack import registry
 from devstack.commands import manage
 from devstack.config import Settings
 from devstack.errors import GuardError
-from devstack.guards import SQLITE_SUFFIXES, sqlite_path
+from devstack.holders import SQLITE_SUFFIXES, sqlite_path
 from devstack.urls import mask_url
 
 

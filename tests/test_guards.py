@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from devstack import guards, holders, lock, processes, registry
+from devstack import guards, holders, registry
 from devstack.config import Settings
 from devstack.errors import GuardError
-from tests import test_holders, test_lock
+from tests import test_holders
 
 database = test_holders.database
 holder = test_holders.holder
@@ -53,30 +53,3 @@ def test_remote_and_production_databases_are_refused(settings: Settings) -> None
     with pytest.raises(GuardError, match="production"):
         guards.check_target(settings, auth, {"DJANGO_ENV": "production"})
     guards.check_target(replace(remote, allow_remote=True), auth, {"DJANGO_ENV": "production"})
-
-
-def test_names_other_modules_import_from_guards_are_still_there() -> None:
-    # cli.py, reset.py, fastpath.py, stack.py (and older callers) import these from devstack.guards.
-    assert guards.find_holders is holders.find_holders
-    assert guards.sqlite_path is holders.sqlite_path
-    assert guards.is_runserver is holders.is_runserver
-    assert guards.SQLITE_SUFFIXES is holders.SQLITE_SUFFIXES
-    assert guards.Holder is holders.Holder
-    assert guards.run_lock is lock.run_lock
-    assert guards.lock_owner is lock.lock_owner
-    assert guards.gone is processes.gone
-    assert guards.wait_gone is processes.wait_gone
-    assert callable(guards.check_writable) and callable(guards.check_target)
-
-
-def test_run_lock_through_guards_refuses_a_second_run(settings: Settings) -> None:
-    other = test_lock.holding(settings)
-    try:
-        with (
-            pytest.raises(GuardError, match=rf"Another run \(PID {other.pid}\)"),
-            guards.run_lock(settings, timeout=0),
-        ):
-            pass
-    finally:
-        other.kill()
-        other.wait()
