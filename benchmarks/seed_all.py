@@ -50,7 +50,7 @@ def main() -> None:
         noop = inv(repo, "seed-all")
         (repo / ".devstack" / "verified.json").unlink()
         checked = inv(repo, "seed-all")
-        inv(repo, "seed.auth", "--employees", str(args.employees))
+        inv(repo, "seed.auth", "--auth-employees", str(args.employees))
         broker, said = run(repo, "sync", "--via", "broker", "--timeout", "300")
         status = json.loads(
             subprocess.run(
