@@ -101,7 +101,7 @@ def test_local_and_broker_transports_give_identical_rows(
 
 
 def test_broker_down_keeps_events_pending_and_a_later_run_delivers(broker_repo: Path) -> None:
-    ok(broker_repo, "seed.auth", "--employees", "5")
+    ok(broker_repo, "seed.auth", "--auth-employees", "5")
     pending = json.loads(ok(broker_repo, "status", "--json").stdout)["services"]["auth"]["pending_events"]
     assert sum(pending.values()) == 5
     with socket.socket() as s:
