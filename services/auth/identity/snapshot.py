@@ -8,6 +8,12 @@ Its time is the time of the entity's latest outbox event, so a consumer's
 the same time is still applied after it. An entity whose latest event does not
 match its current state (a change the outbox missed) gets the snapshot's time.
 The outbox is only read.
+
+Every envelope also carries `taken_at`, the time the snapshot started reading
+(the same on every line). A consumer that reconciles its mirror against the
+snapshot deletes only the rows synced at or before it that the snapshot lacks:
+a row synced later came from an event newer than the snapshot. Consumers that
+apply the lines as plain events ignore the extra key.
 """
 
 from __future__ import annotations
@@ -56,9 +62,13 @@ def latest_events(queue: str, ids: Sequence[int]) -> dict[int, tuple[str, Any, d
 
 
 def snapshot_events(queues: Iterable[str] = outbox.QUEUES) -> Iterator[dict[str, Any]]:
-    """Yield one `update` envelope per current synced entity, queue by queue, in id order."""
+    """Yield one `update` envelope per current synced entity, queue by queue, in id order.
+
+    Each envelope holds `taken_at`: the time the snapshot started, the same on every line.
+    """
     wanted = set(queues)
     now = timezone.now()
+    taken_at = iso(now)
     for queue in outbox.QUEUES:
         if queue not in wanted:
             continue
@@ -78,4 +88,5 @@ def snapshot_events(queues: Iterable[str] = outbox.QUEUES) -> Iterator[dict[str,
                     "action": Action.UPDATE.value,
                     "occurred_at": iso(created_at if in_step else now),
                     "payload": payload,
+                    "taken_at": taken_at,
                 }

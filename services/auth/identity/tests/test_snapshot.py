@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import pytest
 from django.core.management import CommandError
+from django.utils import timezone
 
 from identity import outbox
 from identity.models import Employee, OutboxEvent, Role
@@ -58,7 +60,8 @@ def test_snapshot_after_default_seed(run: Run) -> None:
     assert {key(e) for e in events} == set(latest)
     known_ids = {envelope["id"] for envelope in latest.values()}
     for envelope in events:
-        assert set(envelope) == {"id", "queue", "action", "occurred_at", "payload"}
+        assert set(envelope) == {"id", "queue", "action", "occurred_at", "payload", "taken_at"}
+        assert envelope["taken_at"] == events[0]["taken_at"]
         assert envelope["action"] == "update"
         assert envelope["id"] not in known_ids
         assert envelope["payload"] == latest[key(envelope)]["payload"]
@@ -101,3 +104,20 @@ def test_snapshot_limit_and_bad_queue(run: Run) -> None:
         run("export_events", "--queue", "tts.role.sync")
     with pytest.raises(CommandError, match="invalid choice"):
         run("export_events", "--snapshot", "--queue", "nope.sync")
+
+
+def test_snapshot_lines_carry_the_time_it_was_taken(run: Run) -> None:
+    """Every line holds the same taken_at, no earlier than any occurred_at; a missed change gets it."""
+    run("seed")
+    role = Role.objects.get(system__slug="tts", name="Asset Manager")
+    Role.objects.filter(pk=role.pk).update(description="Changed behind the outbox.")  # no signal
+    before = timezone.now()
+    events = snapshot(run)
+    after = timezone.now()
+    taken = {e["taken_at"] for e in events}
+    assert len(taken) == 1
+    taken_at = datetime.fromisoformat(taken.pop())
+    assert before <= taken_at <= after
+    assert all(datetime.fromisoformat(e["occurred_at"]) <= taken_at for e in events)
+    missed = next(e for e in events if e["queue"] == "tts.role.sync" and e["payload"]["role_id"] == role.id)
+    assert missed["occurred_at"] == missed["taken_at"]

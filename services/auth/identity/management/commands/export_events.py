@@ -74,7 +74,8 @@ class Command(BaseCommand):
             action="store_true",
             help=(
                 "Export one update event (fresh id) per current synced entity, timed like its latest "
-                "outbox event, to rebuild a reset consumer; the outbox is not touched (default: off)."
+                "outbox event, each with the snapshot's taken_at, to rebuild or reconcile a consumer; "
+                "the outbox is not touched (default: off)."
             ),
         )
         parser.add_argument(
