@@ -4,12 +4,21 @@ Rows are keyed on natural keys (``company_id`` for employees, ``ticket_number``
 for tickets). Desired rows are generated in chunks from ``random.Random``
 instances seeded by ``--seed``; each chunk is compared with the stored rows in
 one query, then new rows are bulk-created and changed rows bulk-updated.
+
+The database is a living environment: people add, edit and delete rows. The
+seed owns the keys MA0001..MA<employees> and TX00000001..TX<tickets> of its last
+run (the SeedMark). Each stored seeded row is compared with what the last seed
+wrote under its key (the *reference*, generated again from the SeedMark's
+options): a row equal to it was not edited and gets the new values; a row that
+differs was edited by a person and is kept, unless ``repair`` restores it. A
+missing seeded row is created again. Rows outside the last seed's keys belong
+to people and are never written.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -177,28 +186,76 @@ TICKET_FIELDS = (
 )
 
 T = TypeVar("T")
+Values = dict[str, Any]
 
 
 class SeedError(ValueError):
     """Report seed options that cannot be applied (one sentence, what to do)."""
 
 
+class Unknown:
+    """Stand for the values a seeded row got when no SeedMark says which seed wrote them."""
+
+    def __repr__(self) -> str:
+        """Return a short name for debugging."""
+        return "UNKNOWN"
+
+
+#: The reference of a seeded row whose last seeded values are unknown (no SeedMark).
+UNKNOWN = Unknown()
+#: What the last seed wrote under a key: its values, UNKNOWN, or None when the key is not the seed's.
+Reference = Values | Unknown | None
+
+
+@dataclass(frozen=True)
+class LastSeed:
+    """Hold the options of the last ``seed`` run, read from the SeedMark."""
+
+    employees: int
+    tickets: int
+    seed: int
+
+    @classmethod
+    def from_options(cls, options: Any) -> LastSeed | None:
+        """Return the options as a LastSeed, or None when they are not a seed's options."""
+        if not isinstance(options, dict):
+            return None
+        try:
+            return cls(int(options["employees"]), int(options["tickets"]), int(options["seed"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 @dataclass
 class ModelReport:
-    """Count the rows a seed step created, updated and left unchanged."""
+    """Count what a seed step did to the seeded rows of one model.
+
+    ``created``: missing seeded rows written; ``updated``: rows untouched since the last seed
+    given the new seed's values; ``repaired``: rows people edited given their seeded values
+    back (``--repair``); ``kept``: rows people edited left as they are; ``unchanged``: rows
+    that already hold the seed's values.
+    """
 
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    repaired: int = 0
+    kept: int = 0
 
     @property
     def changed(self) -> bool:
         """Return whether the step wrote any row."""
-        return bool(self.created or self.updated)
+        return bool(self.created or self.updated or self.repaired)
 
     def as_dict(self) -> dict[str, int]:
         """Return the counts as a JSON-ready mapping."""
-        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "repaired": self.repaired,
+            "kept": self.kept,
+        }
 
 
 @dataclass
@@ -332,7 +389,9 @@ def desired_employees(count: int, seed: int) -> Iterator[tuple[str, dict[str, An
         )
 
 
-def desired_tickets(count: int, seed: int, employee_pks: list[int]) -> Iterator[tuple[str, dict[str, Any]]]:
+def desired_tickets(
+    count: int, seed: int, employee_pks: Sequence[int | None]
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (ticket_number, field values) of the first ``count`` seeded tickets.
 
     Tickets go round-robin over ``employee_pks`` and the categories; all other
@@ -365,40 +424,102 @@ def desired_tickets(count: int, seed: int, employee_pks: list[int]) -> Iterator[
         )
 
 
-def sync_chunk(
-    model: type[models.Model],
-    key_field: str,
-    fields: tuple[str, ...],
-    desired: list[tuple[str, dict[str, Any]]],
-    report: ModelReport,
-    on_create: Callable[[], dict[str, Any]] | None = None,
-) -> None:
-    """Create missing rows and update changed ones of one chunk, in two bulk queries."""
-    keys = [key for key, _ in desired]
-    stored = {
+def with_reference(
+    desired: Iterable[tuple[str, Values]],
+    owned: int | None,
+    reference: Iterable[tuple[str, Values]] | None = None,
+) -> Iterator[tuple[str, Values, Reference]]:
+    """Pair each desired row with what the last seed wrote under its key.
+
+    ``owned`` is how many keys (in generation order) the last seed owns, None without a
+    SeedMark (every key counts as seeded, with UNKNOWN values). ``reference`` yields the last
+    seed's rows in the same key order; None means they equal the desired ones (same options).
+    """
+    previous = iter(reference) if reference is not None else None
+    for index, (key, values) in enumerate(desired, start=1):
+        if owned is None:
+            yield key, values, UNKNOWN
+        elif index > owned:
+            yield key, values, None
+        elif previous is None:
+            yield key, values, values
+        else:
+            previous_key, previous_values = next(previous)
+            if previous_key != key:  # pragma: no cover - both generators number keys alike
+                raise AssertionError(f"Reference key {previous_key} does not match {key}.")
+            yield key, values, previous_values
+
+
+def outcome(stored: tuple[Any, ...] | None, wanted: tuple[Any, ...], reference: Any, repair: bool) -> str:
+    """Decide what a seed does to one seeded key; return the ModelReport field it counts in.
+
+    Missing rows are created; rows already right are unchanged; rows holding what the last
+    seed wrote get the new values; rows people edited are kept, or repaired with ``repair``;
+    rows under keys the last seed did not own (people's rows) are always kept.
+    """
+    if stored is None:
+        return "created"
+    if stored == wanted:
+        return "unchanged"
+    if isinstance(reference, tuple) and stored == reference:
+        return "updated"
+    if reference is not None and repair:
+        return "repaired"
+    return "kept"
+
+
+def as_tuple(values: Reference, fields: tuple[str, ...]) -> Any:
+    """Return a reference's values in ``fields`` order (UNKNOWN and None pass through)."""
+    if isinstance(values, dict):
+        return tuple(values[name] for name in fields)
+    return values
+
+
+def stored_values(
+    model: type[models.Model], key_field: str, fields: tuple[str, ...], keys: list[str]
+) -> dict[str, tuple[Any, tuple[Any, ...]]]:
+    """Return ``{key: (pk, values in fields order)}`` of the stored rows of ``keys`` (one query)."""
+    return {
         row[0]: (row[1], row[2:])
         for row in model._default_manager.filter(**{f"{key_field}__in": keys})
         .order_by()
         .values_list(key_field, "pk", *fields)
     }
+
+
+def sync_chunk(
+    model: type[models.Model],
+    key_field: str,
+    fields: tuple[str, ...],
+    desired: list[tuple[str, Values, Reference]],
+    report: ModelReport,
+    on_create: Callable[[], dict[str, Any]] | None = None,
+    repair: bool = False,
+) -> None:
+    """Create missing rows and update the rows :func:`outcome` allows, in two bulk queries."""
+    stored = stored_values(model, key_field, fields, [key for key, _, _ in desired])
     to_create: list[models.Model] = []
     to_update: list[models.Model] = []
-    for key, values in desired:
-        wanted = tuple(values[name] for name in fields)
+    for key, values, reference in desired:
         found = stored.get(key)
         if found is None:
             extra = on_create() if on_create is not None else {}
             to_create.append(model(**{key_field: key}, **values, **extra))
-        elif found[1] != wanted:
-            to_update.append(model(pk=found[0], **{key_field: key}, **values))
-        else:
+            continue
+        wanted = tuple(values[name] for name in fields)
+        if found[1] == wanted:
             report.unchanged += 1
+            continue
+        last = wanted if reference is values else as_tuple(reference, fields)
+        result = outcome(found[1], wanted, last, repair)
+        if result in ("updated", "repaired"):
+            to_update.append(model(pk=found[0], **{key_field: key}, **values))
+        setattr(report, result, getattr(report, result) + 1)
     if to_create:
         model._default_manager.bulk_create(to_create, batch_size=CHUNK_SIZE)
         report.created += len(to_create)
     if to_update:
         update_rows(model, fields, to_update)
-        report.updated += len(to_update)
 
 
 def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[models.Model]) -> None:
@@ -424,14 +545,21 @@ def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[m
 
 
 def leftover_note(model: type[models.Model], count: int, option: str) -> list[str]:
-    """Return a note when more rows exist than requested (a smaller count never deletes)."""
+    """Return a note when more rows exist than the seed owns (they are people's, never touched)."""
     total = model._default_manager.count()
     if total <= count:
         return []
     name = model._meta.verbose_name_plural
+    return [f"{total - count:,} {name} beyond {option} {count:,} are not the seed's; they were left alone."]
+
+
+def kept_note(model: str, report: ModelReport) -> list[str]:
+    """Return a note when rows people edited were kept."""
+    if not report.kept:
+        return []
     return [
-        f"{total - count:,} existing {name} beyond {option} {count:,} were kept "
-        "(a smaller count never deletes)."
+        f"Kept {report.kept:,} {model} rows people edited (or added under a seeded key); "
+        "pass --repair to give seeded rows their seeded values back."
     ]
 
 
@@ -439,12 +567,25 @@ def seed_employees(
     count: int = DEFAULT_EMPLOYEES,
     seed: int = DEFAULT_SEED,
     password: PasswordHash | None = None,
+    *,
+    last: LastSeed | None = None,
+    repair: bool = False,
 ) -> StepReport:
-    """Create or update the first ``count`` seeded employees (MA0001, MA0002, ...)."""
+    """Create the missing seeded employees (MA0001, MA0002, ...) and update the allowed ones.
+
+    ``last`` is the last seed (None: no SeedMark); see :func:`outcome` for what is written.
+    """
     validate_counts(count, None)
     password = password or PasswordHash()
     report = StepReport(model="Employee")
-    for chunk in chunked(desired_employees(count, seed), CHUNK_SIZE):
+    desired = desired_employees(count, seed)
+    if last is None:
+        paired = with_reference(desired, None)
+    elif last.seed == seed:
+        paired = with_reference(desired, last.employees)
+    else:
+        paired = with_reference(desired, last.employees, desired_employees(last.employees, last.seed))
+    for chunk in chunked(paired, CHUNK_SIZE):
         sync_chunk(
             Employee,
             "company_id",
@@ -452,7 +593,9 @@ def seed_employees(
             chunk,
             report.rows,
             on_create=lambda: {"password": password.value},
+            repair=repair,
         )
+    report.notes.extend(kept_note("Employee", report.rows))
     report.notes.extend(leftover_note(Employee, count, "--employees"))
     return report
 
@@ -465,15 +608,41 @@ def seeded_employee_pks(employees: int | None) -> list[int]:
     return list(queryset.values_list("pk", flat=True))
 
 
+def employee_pks_by_index(employees: int) -> list[int | None]:
+    """Return the pk of each seeded employee MA0001..MAnnnn in order, None where it is missing."""
+    if employees <= 0:
+        return []
+    found = dict(
+        Employee.objects.filter(company_id__gte=company_id(1), company_id__lte=company_id(employees))
+        .order_by()
+        .values_list("company_id", "pk")
+    )
+    return [found.get(company_id(index)) for index in range(1, employees + 1)]
+
+
+def last_tickets(last: LastSeed) -> Iterator[tuple[str, Values]]:
+    """Yield the tickets the last seed wrote, over its employees' current pks.
+
+    A missing seeded employee stands as None, so its tickets never match a stored row.
+    """
+    if last.tickets <= 0 or last.employees <= 0:
+        return iter(())
+    return desired_tickets(last.tickets, last.seed, employee_pks_by_index(last.employees))
+
+
 def seed_tickets(
     count: int = DEFAULT_TICKETS,
     seed: int = DEFAULT_SEED,
     employees: int | None = None,
+    *,
+    last: LastSeed | None = None,
+    repair: bool = False,
 ) -> StepReport:
-    """Create or update the first ``count`` seeded tickets (TX00000001, ...).
+    """Create the missing seeded tickets (TX00000001, ...) and update the allowed ones.
 
     Tickets go round-robin over the seeded employees MA0001..MA``employees``,
-    or over all employees by company id when ``employees`` is None.
+    or over all employees by company id when ``employees`` is None. ``last`` is the last
+    seed (None: no SeedMark); see :func:`outcome` for what is written.
     """
     validate_counts(None, count)
     report = StepReport(model="Ticket")
@@ -481,8 +650,16 @@ def seed_tickets(
         pks = seeded_employee_pks(employees)
         if not pks:
             raise SeedError("Tickets need at least one employee; seed employees first, then tickets.")
-        for chunk in chunked(desired_tickets(count, seed, pks), CHUNK_SIZE):
-            sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows)
+        desired = desired_tickets(count, seed, pks)
+        if last is None:
+            paired = with_reference(desired, None)
+        elif last.seed == seed and last.employees == employees:
+            paired = with_reference(desired, last.tickets)
+        else:
+            paired = with_reference(desired, last.tickets, last_tickets(last))
+        for chunk in chunked(paired, CHUNK_SIZE):
+            sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows, repair=repair)
+    report.notes.extend(kept_note("Ticket", report.rows))
     report.notes.extend(leftover_note(Ticket, count, "--tickets"))
     return report
 
@@ -490,6 +667,38 @@ def seed_tickets(
 def model_counts() -> dict[str, int]:
     """Return the row count of every model named in the contract."""
     return {model.__name__: model._default_manager.count() for model in COUNT_MODELS}
+
+
+def read_last_seed() -> LastSeed | None:
+    """Return the options of the last ``seed`` run, or None when there was none."""
+    options = SeedMark.objects.filter(name=SEED_MARK_NAME).values_list("options", flat=True).first()
+    return LastSeed.from_options(options)
+
+
+def shrinking(last: LastSeed | None, employees: int, tickets: int) -> str | None:
+    """Return the one-sentence refusal when a count is below the last seed's, else None."""
+    if last is None:
+        return None
+    smaller = [
+        (option, held, wanted, noun)
+        for option, held, wanted, noun in (
+            ("--employees", last.employees, employees, "employees"),
+            ("--tickets", last.tickets, tickets, "tickets"),
+        )
+        if wanted < held
+    ]
+    if not smaller:
+        return None
+    holds = " and ".join(f"{held:,} seeded {noun}" for _, held, _, noun in smaller)
+    asked = " ".join(f"{option} {wanted:,}" for option, _, wanted, _ in smaller)
+    behind = " and ".join(
+        f"{held - wanted:,}" + (f" {noun}" if len(smaller) > 1 else "") for _, held, wanted, noun in smaller
+    )
+    counts = "the same or larger counts" if len(smaller) > 1 else "the same or a larger count"
+    return (
+        f"helpdesk holds {holds}; {asked} would leave {behind} behind: "
+        f"run 'inv reset.helpdesk' first, or pass {counts}."
+    )
 
 
 def save_seed_mark(options: dict[str, int], changed: bool) -> None:
@@ -503,18 +712,94 @@ def run_seed(
     employees: int = DEFAULT_EMPLOYEES,
     tickets: int = DEFAULT_TICKETS,
     seed: int = DEFAULT_SEED,
+    repair: bool = False,
 ) -> SeedReport:
-    """Run every seed step in order, in one transaction, and report what changed."""
+    """Run every seed step in order, in one transaction, and report what changed.
+
+    A count below the last seed's is refused before anything is written: the seed never
+    deletes, so the database would keep rows the new options do not describe.
+    """
     validate_counts(employees, tickets)
     if tickets > 0 and employees == 0:
         raise SeedError("Tickets need at least one employee; use --employees 1 or more, or --tickets 0.")
     options = {"employees": employees, "tickets": tickets, "seed": seed}
     password = PasswordHash()
     with transaction.atomic():
+        last = read_last_seed()
+        refusal = shrinking(last, employees, tickets)
+        if refusal:
+            raise SeedError(refusal)
         steps = [
-            seed_employees(employees, seed, password),
-            seed_tickets(tickets, seed, employees),
+            seed_employees(employees, seed, password, last=last, repair=repair),
+            seed_tickets(tickets, seed, employees, last=last, repair=repair),
         ]
         report = SeedReport(options=options, steps=steps, counts=model_counts())
         save_seed_mark(options, report.changed)
+    return report
+
+
+# --- what the last seed owns (stack_state) ------------------------------------------------
+
+
+def count_numbered_keys(
+    model: type[models.Model], key_field: str, prefix: str, width: int, count: int
+) -> int:
+    """Count stored rows whose key is one of ``prefix`` + 1..``count`` in ``width`` digits.
+
+    One range query on the key's unique index; the pattern drops look-alike keys a person
+    typed (e.g. ``TX0000001a``) that sort inside the range. SQLite gets a native GLOB (its
+    REGEXP is a Python function), other databases a regular expression.
+    """
+    if count <= 0:
+        return 0
+    queryset = model._default_manager.filter(
+        **{f"{key_field}__gte": f"{prefix}{1:0{width}d}", f"{key_field}__lte": f"{prefix}{count:0{width}d}"}
+    )
+    connection = connections[router.db_for_read(model)]
+    if connection.vendor == "sqlite":
+        column = connection.ops.quote_name(model._meta.get_field(key_field).column)
+        queryset = queryset.extra(where=[f"{column} GLOB %s"], params=[prefix + "[0-9]" * width])
+    else:
+        queryset = queryset.filter(**{f"{key_field}__regex": rf"^{prefix}[0-9]{{{width}}}$"})
+    return queryset.count()
+
+
+def count_edited(
+    model: type[models.Model], key_field: str, fields: tuple[str, ...], seeded: Iterable[tuple[str, Values]]
+) -> int:
+    """Count stored rows of the seeded keys whose values differ from the seeded ones (chunked)."""
+    edited = 0
+    for chunk in chunked(seeded, CHUNK_SIZE):
+        stored = stored_values(model, key_field, fields, [key for key, _ in chunk])
+        for key, values in chunk:
+            found = stored.get(key)
+            if found is not None and found[1] != tuple(values[name] for name in fields):
+                edited += 1
+    return edited
+
+
+def seeded_state(last: LastSeed, edits: bool = False) -> dict[str, dict[str, int]]:
+    """Report, per seeded model, the rows the last seed owns, the missing ones and people's.
+
+    ``expected``: seeded keys; ``missing``: seeded keys with no row; ``extra``: rows under
+    other keys. With ``edits``, ``edited``: seeded rows whose values differ from the seed's
+    (this generates every seeded row, in chunks).
+    """
+    report: dict[str, dict[str, int]] = {}
+    for model, key_field, prefix, width, expected in (
+        (Employee, "company_id", "MA", 4, last.employees),
+        (Ticket, "ticket_number", "TX", 8, last.tickets),
+    ):
+        present = count_numbered_keys(model, key_field, prefix, width, expected)
+        total = model._default_manager.count()
+        report[model.__name__] = {
+            "expected": expected,
+            "missing": expected - present,
+            "extra": total - present,
+        }
+    if edits:
+        report["Employee"]["edited"] = count_edited(
+            Employee, "company_id", EMPLOYEE_FIELDS, desired_employees(last.employees, last.seed)
+        )
+        report["Ticket"]["edited"] = count_edited(Ticket, "ticket_number", TICKET_FIELDS, last_tickets(last))
     return report

@@ -11,7 +11,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import Q
 
 from .models import Employee, ProcessedEvent, SeedMark, Ticket
-from .seeding import COUNT_MODELS, SEED_MARK_NAME
+from .seeding import COUNT_MODELS, SEED_MARK_NAME, LastSeed, seeded_state
 
 
 def database_info(connection: BaseDatabaseWrapper) -> dict[str, str]:
@@ -61,8 +61,12 @@ def integrity_problems(connection: BaseDatabaseWrapper) -> list[str]:
     return problems
 
 
-def stack_state(alias: str = "default") -> dict[str, Any]:
-    """Return the contract's stack_state document without writing anything."""
+def stack_state(alias: str = "default", edits: bool = False) -> dict[str, Any]:
+    """Return the contract's stack_state document without writing anything.
+
+    ``seeded`` compares the database with the last seed (null without one): per seeded model,
+    ``expected``, ``missing`` and ``extra`` rows, plus ``edited`` with ``edits``.
+    """
     connection = connections[alias]
     state: dict[str, Any] = {
         "service": "helpdesk",
@@ -73,6 +77,7 @@ def stack_state(alias: str = "default") -> dict[str, Any]:
         "processed_events": 0,
         "deferred_events": 0,
         "last_seed": None,
+        "seeded": None,
         "integrity": {"ok": True, "problems": []},
     }
     if sqlite_file_missing(connection):
@@ -87,6 +92,9 @@ def stack_state(alias: str = "default") -> dict[str, Any]:
     state["processed_events"] = ProcessedEvent.objects.count()
     mark = SeedMark.objects.filter(name=SEED_MARK_NAME).values_list("options", flat=True).first()
     state["last_seed"] = mark
+    last = LastSeed.from_options(mark)
+    if last is not None:
+        state["seeded"] = seeded_state(last, edits=edits)
     problems = integrity_problems(connection)
     state["integrity"] = {"ok": not problems, "problems": problems}
     return state

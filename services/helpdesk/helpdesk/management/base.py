@@ -35,7 +35,8 @@ def write_step(command: BaseCommand, step: StepReport) -> None:
     """Write one seed step's counts and notes, and say when nothing changed."""
     rows = step.rows
     command.stdout.write(
-        f"{step.model}: {rows.created} created, {rows.updated} updated, {rows.unchanged} unchanged"
+        f"{step.model}: {rows.created} created, {rows.updated} updated, {rows.repaired} repaired, "
+        f"{rows.kept} kept, {rows.unchanged} unchanged"
     )
     for note in step.notes:
         command.stdout.write(f"Note: {note}")

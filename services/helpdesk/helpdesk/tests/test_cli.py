@@ -113,3 +113,23 @@ def test_bad_counts_exit_1_with_one_line(migrated_db: Path, args: list[str]) -> 
     assert len(lines) == 1 and lines[0].startswith("CommandError: ")
     with sqlite3.connect(migrated_db) as connection:
         assert connection.execute("SELECT COUNT(*) FROM helpdesk_employee").fetchone() == (0,)
+
+
+def test_smaller_count_exits_1_with_the_fix_and_writes_nothing(migrated_db: Path) -> None:
+    first = manage(migrated_db, "seed", "--employees", "5", "--tickets", "3", "--json")
+    assert first.returncode == 0, first.stderr
+    before = dump(migrated_db)
+    result = manage(migrated_db, "seed", "--employees", "2", "--tickets", "3", "--json")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "CommandError: helpdesk holds 5 seeded employees; --employees 2 would leave 3 behind: "
+        "run 'inv reset.helpdesk' first, or pass the same or a larger count."
+    ]
+    assert dump(migrated_db) == before
+    state = json.loads(manage(migrated_db, "stack_state", "--json").stdout)
+    assert state["last_seed"] == {"employees": 5, "tickets": 3, "seed": 7}
+    assert state["seeded"] == {
+        "Employee": {"expected": 5, "missing": 0, "extra": 0},
+        "Ticket": {"expected": 3, "missing": 0, "extra": 0},
+    }

@@ -29,8 +29,8 @@ def test_default_seed_counts_and_report_shape() -> None:
         "service": "helpdesk",
         "options": {"employees": 50, "tickets": 20, "seed": 7},
         "models": {
-            "Employee": {"created": 50, "updated": 0, "unchanged": 0},
-            "Ticket": {"created": 20, "updated": 0, "unchanged": 0},
+            "Employee": {"created": 50, "updated": 0, "unchanged": 0, "repaired": 0, "kept": 0},
+            "Ticket": {"created": 20, "updated": 0, "unchanged": 0, "repaired": 0, "kept": 0},
         },
         "counts": {"Employee": 50, "Ticket": 20, "HDTSUser": 0, "ExternalEmployee": 0},
         "changed": True,
@@ -45,8 +45,20 @@ def test_second_run_changes_nothing() -> None:
     mark_time = SeedMark.objects.get().updated_at
     report = run_seed_json()
     assert report["changed"] is False
-    assert report["models"]["Employee"] == {"created": 0, "updated": 0, "unchanged": 50}
-    assert report["models"]["Ticket"] == {"created": 0, "updated": 0, "unchanged": 20}
+    assert report["models"]["Employee"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 50,
+        "repaired": 0,
+        "kept": 0,
+    }
+    assert report["models"]["Ticket"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 20,
+        "repaired": 0,
+        "kept": 0,
+    }
     assert SeedMark.objects.get().updated_at == mark_time
 
 
@@ -61,21 +73,34 @@ def test_larger_count_adds_only_the_difference() -> None:
     run_seed_json("--employees", "50")
     before = dict(Employee.objects.values_list("company_id", "email"))
     report = run_seed_json("--employees", "60")
-    assert report["models"]["Employee"] == {"created": 10, "updated": 0, "unchanged": 50}
+    assert report["models"]["Employee"] == {
+        "created": 10,
+        "updated": 0,
+        "unchanged": 50,
+        "repaired": 0,
+        "kept": 0,
+    }
     after = dict(Employee.objects.values_list("company_id", "email"))
     assert {key: after[key] for key in before} == before
     assert sorted(set(after) - set(before)) == [f"MA{i:04d}" for i in range(51, 61)]
 
 
-def test_smaller_count_deletes_nothing_and_notes_it() -> None:
+def test_smaller_count_is_refused_before_writing() -> None:
     run_seed_json("--employees", "60", "--tickets", "30")
-    err = StringIO()
-    out = StringIO()
-    call_command("seed", "--employees", "50", "--tickets", "20", "--json", stdout=out, stderr=err)
+    Ticket.objects.filter(ticket_number="TX00000001").delete()
+    mark = SeedMark.objects.get()
+    message = (
+        "helpdesk holds 60 seeded employees and 30 seeded tickets; --employees 50 --tickets 20 would "
+        "leave 10 employees and 10 tickets behind: run 'inv reset.helpdesk' first, or pass the same or "
+        "larger counts."
+    )
+    with pytest.raises(CommandError) as caught:
+        call_command("seed", "--employees", "50", "--tickets", "20", "--json", stdout=StringIO())
+    assert str(caught.value) == message
     assert Employee.objects.count() == 60
-    assert Ticket.objects.count() == 30
-    assert "a smaller count never deletes" in err.getvalue()
-    assert json.loads(out.getvalue())["counts"]["Employee"] == 60
+    assert Ticket.objects.count() == 29
+    assert SeedMark.objects.get().options == mark.options
+    assert SeedMark.objects.get().updated_at == mark.updated_at
 
 
 def test_tickets_follow_the_domain_rules() -> None:

@@ -45,8 +45,10 @@ def test_empty_migrated_database() -> None:
         "processed_events",
         "deferred_events",
         "last_seed",
+        "seeded",
         "integrity",
     }
+    assert state["seeded"] is None
 
 
 def test_after_seeding_and_events() -> None:

@@ -8,7 +8,14 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from helpdesk.management.base import HelpdeskCommand, count_arg, seed_arg, write_step
-from helpdesk.seeding import DEFAULT_EMPLOYEES, DEFAULT_SEED, SeedError, seed_employees, validate_counts
+from helpdesk.seeding import (
+    DEFAULT_EMPLOYEES,
+    DEFAULT_SEED,
+    SeedError,
+    read_last_seed,
+    seed_employees,
+    validate_counts,
+)
 
 
 class Command(HelpdeskCommand):
@@ -36,7 +43,7 @@ class Command(HelpdeskCommand):
         try:
             validate_counts(options["count"], None)
             with transaction.atomic():
-                step = seed_employees(options["count"], options["seed"])
+                step = seed_employees(options["count"], options["seed"], last=read_last_seed())
         except SeedError as error:
             raise CommandError(str(error)) from error
         write_step(self, step)

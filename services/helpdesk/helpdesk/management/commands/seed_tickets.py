@@ -8,7 +8,14 @@ from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from helpdesk.management.base import HelpdeskCommand, count_arg, seed_arg, write_step
-from helpdesk.seeding import DEFAULT_SEED, DEFAULT_TICKETS, SeedError, seed_tickets, validate_counts
+from helpdesk.seeding import (
+    DEFAULT_SEED,
+    DEFAULT_TICKETS,
+    SeedError,
+    read_last_seed,
+    seed_tickets,
+    validate_counts,
+)
 
 
 class Command(HelpdeskCommand):
@@ -36,7 +43,7 @@ class Command(HelpdeskCommand):
         try:
             validate_counts(None, options["count"])
             with transaction.atomic():
-                step = seed_tickets(options["count"], options["seed"])
+                step = seed_tickets(options["count"], options["seed"], last=read_last_seed())
         except SeedError as error:
             raise CommandError(str(error)) from error
         write_step(self, step)
