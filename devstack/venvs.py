@@ -36,6 +36,9 @@ from devstack.errors import StepError
 STAMP = "devstack-stamp.json"
 #: The oldest Python the services run on; the locks are resolved for it and every newer one.
 LOCK_PYTHON = "3.11"
+#: How every lock file is compiled: for all platforms (Windows-only pins carry a marker) and
+#: with the hash of every file, which uv and pip both check when they install.
+LOCK_OPTIONS = ("--python-version", LOCK_PYTHON, "--universal", "--generate-hashes")
 #: Installed by ``python -m venv`` itself: never an extra, never uninstalled.
 SEED = frozenset({"pip", "setuptools", "wheel"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -83,9 +86,7 @@ def compile_command(requirements: Path, uv: str = "uv") -> list[str]:
         shown(requirements),
         "-o",
         shown(lock_path(requirements)),
-        "--python-version",
-        LOCK_PYTHON,
-        "--universal",
+        *LOCK_OPTIONS,
     ]
 
 
