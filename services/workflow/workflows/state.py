@@ -7,7 +7,7 @@ from django.db import DatabaseError, IntegrityError, connection
 from django.db.migrations.loader import MigrationLoader
 
 from .models import DeferredEvent, ProcessedEvent, Role, SeedMark, Step, Workflow
-from .seeding import COUNTED_MODELS, SERVICE, initialization_problems
+from .seeding import COUNTED_MODELS, SERVICE, initialization_problems, read_last_seed, seeded_state
 
 
 def _sqlite_file_missing() -> bool:
@@ -59,8 +59,12 @@ def _integrity_problems() -> list[str]:
     return problems
 
 
-def stack_state() -> dict[str, Any]:
-    """Report database, migrations, counts, events, last seed and integrity (no writes)."""
+def stack_state(edits: bool = False) -> dict[str, Any]:
+    """Report database, migrations, counts, events, last seed and integrity (no writes).
+
+    ``seeded`` compares the database with the last seed (null without one): per seeded model,
+    ``expected``, ``missing`` and ``extra`` rows, plus ``edited`` with ``edits``.
+    """
     database = {"vendor": connection.vendor, "name": str(connection.settings_dict["NAME"])}
     report: dict[str, Any] = {
         "service": SERVICE,
@@ -71,6 +75,7 @@ def stack_state() -> dict[str, Any]:
         "processed_events": 0,
         "deferred_events": 0,
         "last_seed": None,
+        "seeded": None,
         "integrity": {"ok": True, "problems": []},
     }
     if _sqlite_file_missing():
@@ -95,4 +100,7 @@ def stack_state() -> dict[str, Any]:
     if _tables_exist(tables, [SeedMark]):
         mark = SeedMark.objects.filter(pk="seed").first()
         report["last_seed"] = mark.options if mark else None
+        last_seed = read_last_seed()
+        if last_seed is not None and report["counts"] is not None:
+            report["seeded"] = seeded_state(last_seed, edits=edits)
     return report

@@ -92,7 +92,13 @@ def test_default_seed_counts_and_initialized(synced_auth: object) -> None:
     assert report["options"] == {"seed": 7}
     assert report["counts"] == EXPECTED_COUNTS
     assert report["changed"] is True
-    assert report["models"]["Workflow"] == {"created": 5, "updated": 0, "unchanged": 0}
+    assert report["models"]["Workflow"] == {
+        "created": 5,
+        "updated": 0,
+        "unchanged": 0,
+        "repaired": 0,
+        "kept": 0,
+    }
     assert report["models"]["Step"]["created"] == 11
     assert report["models"]["Transition"]["created"] == 9
     for workflow in Workflow.objects.all():
@@ -124,8 +130,14 @@ def test_second_run_changes_nothing(synced_auth: object) -> None:
     mark_time = SeedMark.objects.get().updated_at
     second = _seed_json()
     assert second["changed"] is False
-    assert second["models"]["Workflow"] == {"created": 0, "updated": 0, "unchanged": 5}
-    assert second["models"]["Step"] == {"created": 0, "updated": 0, "unchanged": 11}
+    assert second["models"]["Workflow"] == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 5,
+        "repaired": 0,
+        "kept": 0,
+    }
+    assert second["models"]["Step"] == {"created": 0, "updated": 0, "unchanged": 11, "repaired": 0, "kept": 0}
     assert _snapshot() == before
     assert SeedMark.objects.get().updated_at == mark_time
     out = StringIO()
@@ -175,7 +187,13 @@ def test_status_repaired_on_rerun(synced_auth: object) -> None:
     _seed_json()
     Workflow.objects.filter(name="Asset Check In Workflow").update(status="draft")
     report = _seed_json()
-    assert report["models"]["Workflow"] == {"created": 0, "updated": 1, "unchanged": 4}
+    assert report["models"]["Workflow"] == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 4,
+        "repaired": 0,
+        "kept": 0,
+    }
     assert report["changed"] is True
 
 

@@ -25,6 +25,7 @@ KEYS = {
     "processed_events",
     "deferred_events",
     "last_seed",
+    "seeded",
     "integrity",
 }
 
@@ -47,6 +48,7 @@ def test_empty_migrated_database() -> None:
     assert state["pending_events"] == {}
     assert (state["processed_events"], state["deferred_events"]) == (0, 0)
     assert state["last_seed"] is None
+    assert state["seeded"] is None
     assert state["integrity"] == {"ok": True, "problems": []}
 
 
