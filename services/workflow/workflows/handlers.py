@@ -140,8 +140,11 @@ def _is_stale(event: Event, synced_at: datetime | None) -> bool:
     return synced_at is not None and event.occurred_at < synced_at
 
 
-def _apply_role(event: Event) -> tuple[Outcome, str]:
-    """Upsert or delete one Role; on upsert, replay the events parked for it."""
+def apply_role(event: Event) -> tuple[Outcome, str]:
+    """Upsert or delete one Role; on upsert, replay the events parked for it.
+
+    Reconcile calls it too, with snapshot entities and deletions of roles auth lacks.
+    """
     role_id: int = event.payload["role_id"]
     role = Role.objects.filter(pk=role_id).first()
     if role is not None and _is_stale(event, role.synced_at):
@@ -202,11 +205,14 @@ def _apply_link(event: Event) -> tuple[Outcome, str]:
             envelope=event.envelope,
         )
         return "deferred", "waiting-for-role"
-    return "applied", _write_link(event)
+    return "applied", write_link(event)
 
 
-def _write_link(event: Event) -> str:
-    """Write one link event whose role exists (or a no-op delete); return what it did."""
+def write_link(event: Event) -> str:
+    """Write one link event whose role exists (or a no-op delete); return what it did.
+
+    Reconcile calls it too, with snapshot entities and deletions of links auth lacks.
+    """
     role_id: int = event.payload["role_id"]
     user_id: int = event.payload["user_id"]
     link = RoleUser.objects.filter(role_id=role_id, user_id=user_id).first()
@@ -236,7 +242,7 @@ def _replay_deferred(role_id: int) -> None:
     """Apply the events parked for a role, oldest first, then forget them."""
     for parked in DeferredEvent.objects.filter(waiting_for=role_id).order_by("occurred_at", "id"):
         event = parse_event(parked.envelope)
-        detail = _write_link(event)
+        detail = write_link(event)
         ProcessedEvent.objects.filter(pk=event.id).update(outcome="applied", detail=detail)
         parked.delete()
         logger.info("Applied parked event %s for role %s: %s.", event.id, role_id, detail)
@@ -262,7 +268,7 @@ def handle_event(envelope: dict[str, Any]) -> Outcome:
         except IntegrityError:  # a concurrent consumer claimed the same event
             return "duplicate"
         if event.queue == ROLE_QUEUE:
-            outcome, detail = _apply_role(event)
+            outcome, detail = apply_role(event)
         else:
             outcome, detail = _apply_link(event)
         record.outcome = outcome
