@@ -1,13 +1,21 @@
-"""Run real workers against RabbitMQ: delivery, duplicates, a killed worker, two workers."""
+"""Run real workers against RabbitMQ: delivery, duplicates, a killed worker, two workers, dead letters."""
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
+import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from config.celery_app import app
+from kombu import Connection, Queue
+from kombu.message import Message
 
 from .broker import Broker, Workers, count, query, wait_events
 from .conftest import employee_payload, envelope, user_payload
@@ -96,3 +104,82 @@ def test_two_workers_on_one_queue_apply_each_event_once(
         time.sleep(0.05)
     assert count(worker_db, "helpdesk_processedevent") == 300
     assert count(worker_db, "helpdesk_externalemployee") == 300
+
+
+def rabbitmqctl(*args: str) -> None:
+    """Run one rabbitmqctl command (quietly); fail the test with its output."""
+    command = ["rabbitmqctl", "-q", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"rabbitmqctl {' '.join(args)} failed: {done.stdout}{done.stderr}"
+
+
+@pytest.fixture
+def private_vhost(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Give the test a RabbitMQ virtual host of its own, so it uses the real queue names safely.
+
+    Workers and ``wait_events`` started by the test get its URL through CELERY_BROKER_URL; the
+    virtual host, with everything in it, is deleted afterwards.
+    """
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed: cannot create a private virtual host")
+    name = f"devstack-test-{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        url = Connection(app.conf.broker_url).clone(virtual_host=name).as_uri(include_password=True)
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        yield url
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
+def publish(url: str, queue: str, events: list[dict[str, Any]]) -> None:
+    """Send events as the relay does: Celery task messages routed to the queue of their name."""
+    with Connection(url) as connection:
+        for event in events:
+            app.send_task(queue, args=[event], task_id=event["id"], connection=connection)
+
+
+def take_dead_letters(url: str, queue: str, expected: int, timeout: float = 60) -> list[Message]:
+    """Wait until ``<queue>.dead`` holds ``expected`` messages, then take them all."""
+    dead = Queue(f"{queue}.dead", durable=True)
+    deadline = time.monotonic() + timeout
+    with Connection(url) as connection:
+        bound = dead(connection.default_channel)
+        while (found := bound.queue_declare(passive=True).message_count) < expected:
+            assert time.monotonic() < deadline, f"{dead.name} holds {found} messages, expected {expected}"
+            time.sleep(0.05)
+        messages = []
+        while (message := bound.get(no_ack=True)) is not None:
+            messages.append(message)
+    return messages
+
+
+def test_failing_and_malformed_events_are_dead_lettered_with_their_reason(
+    private_vhost: str, workers: Workers, worker_db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_MAX_RETRIES", "1")
+    with sqlite3.connect(worker_db) as db:  # every employee write fails, as with a broken database
+        db.execute(
+            "CREATE TRIGGER broken BEFORE INSERT ON helpdesk_externalemployee "
+            "BEGIN INSERT INTO no_such_table VALUES (1); END"
+        )
+    failing = employees(1, 1)
+    malformed = [envelope(EMP_Q, "create", employee_payload(2, email=42))]
+    users = [envelope(USER_Q, "create", user_payload(1))]
+    publish(private_vhost, EMP_Q, failing + malformed)
+    publish(private_vhost, USER_Q, users)
+    workers.start(USER_Q, EMP_Q)
+    assert wait_events(worker_db, [users[0]["id"]])["processed"] == 1
+
+    dead = {m.headers["id"]: m for m in take_dead_letters(private_vhost, EMP_Q, 2)}
+    assert set(dead) == {failing[0]["id"], malformed[0]["id"]}
+    for message in dead.values():
+        (death,) = message.headers["x-death"]
+        assert (death["reason"], death["queue"]) == ("rejected", EMP_Q)
+        assert message.decode()[0][0]["id"] == message.headers["id"]  # the event itself, intact
+    reason = dead[failing[0]["id"]].headers["x-sync-failure"]
+    assert reason.startswith("OperationalError: no such table")
+    assert reason.endswith("(still failing after 1 retries)")
+    assert dead[malformed[0]["id"]].headers["x-sync-failure"].startswith("InvalidEvent: ")
+    assert count(worker_db, "helpdesk_externalemployee") == 0
