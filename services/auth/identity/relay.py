@@ -44,12 +44,55 @@ RETRY_PAUSE = 2.0
 PERSISTENT = 2
 
 
+DEAD_LETTER_SUFFIX = ".dead"
+
+
+def dead_lettering(name: str) -> dict[str, str]:
+    """Return the arguments of sync queue `name`: messages its consumer rejects go to `<name>.dead`."""
+    return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name + DEAD_LETTER_SUFFIX}
+
+
 def sync_queues() -> list[KombuQueue]:
-    """Return the four sync queues, declared exactly as the consumers declare them."""
+    """Return the four sync queues, declared exactly as the consumers (and the runner) declare them.
+
+    RabbitMQ refuses a declaration whose arguments differ from the queue's (PRECONDITION_FAILED),
+    so the exchange, durability and dead-letter arguments must match the consumers' settings.
+    """
     return [
-        KombuQueue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
+        KombuQueue(
+            name,
+            Exchange(name, type="direct", durable=True),
+            routing_key=name,
+            durable=True,
+            queue_arguments=dead_lettering(name),
+        )
         for name in outbox.QUEUES
     ]
+
+
+def dead_letter_queues() -> list[KombuQueue]:
+    """Return the durable `<queue>.dead` queues, reached through the default exchange."""
+    return [KombuQueue(name + DEAD_LETTER_SUFFIX, durable=True) for name in outbox.QUEUES]
+
+
+def declare_queues(channel: Any) -> None:
+    """Declare each dead-letter queue, then the sync queues (a dead letter never lacks its queue).
+
+    A sync queue declared earlier without dead-lettering fails with a RelayError that says how
+    to replace it; the runner replaces it itself before it starts the relay.
+    """
+    for queue in dead_letter_queues():
+        queue(channel).declare()
+    for queue in sync_queues():
+        try:
+            queue(channel).declare()
+        except amqp.exceptions.PreconditionFailed as exc:
+            raise RelayError(
+                f"RabbitMQ holds the queue {queue.name} with other arguments than the dead-lettering "
+                f"ones ({exc.reply_text}); let the runner replace it ('inv workers.start' or "
+                "'inv sync --via broker'), or stop its consumers and run "
+                f"'rabbitmqctl delete_queue {queue.name}'."
+            ) from exc
 
 
 def masked(url: str) -> str:
@@ -184,9 +227,11 @@ class Publisher:
             # One attempt: the relay reports a broker problem at once instead of retrying.
             connection.ensure_connection(max_retries=0, reraise_as_library_errors=False)
             channel = connection.channel()
-            for queue in sync_queues():
-                queue(channel).declare()
+            declare_queues(channel)
             channel.confirm_select()
+        except RelayError:
+            self._release(connection)
+            raise
         except errors as exc:
             self._release(connection)
             raise RelayError(

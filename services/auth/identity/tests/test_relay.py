@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,22 +22,54 @@ from celery.contrib.testing.worker import start_worker
 from celery.worker import state as worker_state
 from django.core.management import CommandError
 from django.db import connection
+from kombu import Connection
+from kombu import Queue as KombuQueue
 
 from identity import outbox, relay
 from identity.models import Employee, OutboxEvent
 
-from .broker import BROKER_URL, purge_queues, read_all, read_queue, task_call
+from . import broker as test_broker
+from .broker import purge_queues, read_all, read_queue, task_call
 
 SERVICE_DIR = Path(__file__).resolve().parents[2]
 Run = Callable[..., tuple[str, str]]
 
 
+def rabbitmqctl(*args: str) -> str:
+    """Run one rabbitmqctl command (quietly) and return its output; fail the test if it fails."""
+    command = ["rabbitmqctl", "-q", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, f"rabbitmqctl {' '.join(args)} failed: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def private_vhost() -> Iterator[str]:
+    """Give these tests a virtual host of their own: a developer's queues in '/' are never touched.
+
+    The test broker's URL (CELERY_BROKER_URL, else the local guest) with another virtual host;
+    the helpers of tests/broker.py use it too. The virtual host is deleted afterwards.
+    """
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed: cannot create a private virtual host")
+    name = f"devstack-test-{uuid.uuid4().hex[:12]}"
+    rabbitmqctl("add_vhost", name)
+    try:
+        rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        url = Connection(test_broker.BROKER_URL).clone(virtual_host=name).as_uri(include_password=True)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(test_broker, "BROKER_URL", url)
+            yield url
+    finally:
+        rabbitmqctl("delete_vhost", name)
+
+
 @pytest.fixture
-def broker(settings: Any) -> Iterator[str]:
+def broker(settings: Any, private_vhost: str) -> Iterator[str]:
     """Point the relay at the test broker and empty the sync queues before and after."""
-    settings.CELERY_BROKER_URL = BROKER_URL
+    settings.CELERY_BROKER_URL = private_vhost
     purge_queues()
-    yield BROKER_URL
+    yield private_vhost
     purge_queues()
 
 
@@ -149,7 +183,7 @@ def test_relay_limit_publishes_the_oldest(run: Run, broker: str) -> None:
 def test_celery_worker_executes_relayed_events(run: Run, broker: str) -> None:
     """A real Celery worker with a task named after the queue runs each relayed event once."""
     received: list[dict[str, Any]] = []
-    app = Celery("consumer-test", broker=BROKER_URL, set_as_current=False)
+    app = Celery("consumer-test", broker=broker, set_as_current=False)
     app.conf.task_queues = [q for q in relay.sync_queues() if q.name == "hdts.employee.sync"]
     app.conf.task_routes = {"hdts.employee.sync": {"queue": "hdts.employee.sync"}}
 
@@ -247,9 +281,9 @@ def database_url() -> str:
     return f"postgres://{user}:{password}@{host}:{port}/{settings_dict['NAME']}"
 
 
-def relay_process(*args: str) -> subprocess.Popen[str]:
-    """Start `manage.py relay_events` on the test database and broker."""
-    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": BROKER_URL}
+def relay_process(url: str, *args: str) -> subprocess.Popen[str]:
+    """Start `manage.py relay_events` on the test database and the broker at `url`."""
+    env = {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": url}
     return subprocess.Popen(
         [sys.executable, "manage.py", "relay_events", *args],
         cwd=SERVICE_DIR,
@@ -264,7 +298,7 @@ def relay_process(*args: str) -> subprocess.Popen[str]:
 @pytest.mark.django_db(transaction=True)
 def test_loop_relays_events_created_after_start(broker: str) -> None:
     """`relay_events --loop` publishes a new employee's event, then stops cleanly on SIGTERM."""
-    process = relay_process("--loop", "--interval", "0.1")
+    process = relay_process(broker, "--loop", "--interval", "0.1")
     try:
         assert process.stdout is not None
         banner = process.stdout.readline()
@@ -302,7 +336,7 @@ def test_two_relays_at_once_deliver_each_event_once(run: Run, broker: str) -> No
     """Two relays running side by side deliver every event, none twice."""
     run("seed", "--employees", "200")
     total = OutboxEvent.objects.count()
-    processes = [relay_process("--json", "--batch", "20") for _ in range(2)]
+    processes = [relay_process(broker, "--json", "--batch", "20") for _ in range(2)]
     reports = []
     for process in processes:
         out, err = process.communicate(timeout=60)
@@ -328,7 +362,49 @@ def test_relay_loop_stops_after_current_batch(run: Run, broker: str) -> None:
         batches.append(len(envelopes))
         stop.set()
 
-    report = relay.relay_loop(BROKER_URL, stop, batch=10, interval=0.05, on_batch=on_batch)
+    report = relay.relay_loop(broker, stop, batch=10, interval=0.05, on_batch=on_batch)
     assert batches == [10]
     assert report.published == 10
     assert len(pending_ids()) == 17
+
+
+def queue_arguments(vhost_url: str) -> dict[str, dict[str, Any]]:
+    """Return each queue of the virtual host with its arguments, as RabbitMQ holds them."""
+    vhost = Connection(vhost_url).virtual_host
+    listed = json.loads(rabbitmqctl("list_queues", "-p", vhost, "name", "arguments", "--formatter", "json"))
+    return {row["name"]: {key: value for key, _type, value in row["arguments"]} for row in listed}
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.django_db
+def test_relay_declares_dead_lettered_queues(run: Run, broker: str) -> None:
+    """Each sync queue dead-letters to its durable `<queue>.dead`, as the consumers declare it."""
+    run("seed")
+    run("relay_events")
+    held = queue_arguments(broker)
+    for name in outbox.QUEUES:
+        assert held[name] == {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{name}.dead"}
+        assert held[f"{name}.dead"] == {}
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.django_db
+def test_a_queue_without_dead_lettering_is_refused_with_the_fix(run: Run, broker: str) -> None:
+    """A queue left by an older checkout (no dead-letter arguments) stops the relay in one sentence."""
+    run("seed")
+    order = pending_ids()
+    with Connection(broker) as conn:
+        channel = conn.channel()
+        channel.queue_delete("hdts.user.sync")
+        KombuQueue("hdts.user.sync", durable=True)(channel).declare()
+    try:
+        with pytest.raises(CommandError) as caught:
+            run("relay_events")
+    finally:
+        with Connection(broker) as conn:
+            conn.channel().queue_delete("hdts.user.sync")
+    message = str(caught.value)
+    assert "PRECONDITION_FAILED" in message
+    assert "rabbitmqctl delete_queue hdts.user.sync" in message
+    assert "\n" not in message
+    assert pending_ids() == order
