@@ -26,12 +26,12 @@ import sysconfig
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
-from packaging.requirements import InvalidRequirement, Requirement
-from packaging.utils import NormalizedName, canonicalize_name
+from typing import TYPE_CHECKING, Any
 
 from devstack.errors import StepError
+
+if TYPE_CHECKING:  # packaging is imported only to (re)build: a no-op check needs none of it
+    from packaging.requirements import Requirement
 
 STAMP = "devstack-stamp.json"
 #: The oldest Python the services run on; the locks are resolved for it and every newer one.
@@ -42,9 +42,15 @@ LOCK_OPTIONS = ("--python-version", LOCK_PYTHON, "--universal", "--generate-hash
 #: Installed by ``python -m venv`` itself: never an extra, never uninstalled.
 SEED = frozenset({"pip", "setuptools", "wheel"})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_SEPARATORS = re.compile(r"[-_.]+")
 #: The top-level folders and files that a ``RECORD`` lists (a literal newline first is fastest).
 _RECORD_PACKAGE = re.compile(r"\n([^/,\n]+)/")
 _RECORD_MODULE = re.compile(r"\n([^/,\n]+),")
+
+
+def canonical(name: str) -> str:
+    """Normalize a distribution name as PEP 503 does (``Django``, ``typing_extensions``)."""
+    return _SEPARATORS.sub("-", name).lower()
 
 
 def venv_python(venv: Path, windows: bool | None = None) -> Path:
@@ -112,12 +118,16 @@ def requirements_digest(requirements: Path) -> str:
 
 
 def stamp_for(requirements: Path, base_python: str = sys.executable) -> dict[str, str]:
-    """Describe what a virtualenv is built from: requirements and lock digests, interpreter."""
+    """Describe what a virtualenv is built from: requirements and lock digests, interpreter.
+
+    The interpreter is named by its real path, so ``inv`` (``.venv/bin/python3``) and
+    ``python -m invoke`` (``.venv/bin/python``) agree.
+    """
     lock = lock_path(requirements)
     return {
         "requirements": requirements_digest(requirements),
         "lock": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.is_file() else "",
-        "python": f"{base_python} {sys.version_info.major}.{sys.version_info.minor}.{sys.version_info.micro}",
+        "python": f"{os.path.realpath(base_python)} {'.'.join(map(str, sys.version_info[:3]))}",
     }
 
 
@@ -149,6 +159,8 @@ def read_requirements(path: Path, problems: list[str] | None = None) -> list[Req
 
     Lines that do not parse are reported in ``problems`` when given, else raise ``StepError``.
     """
+    from packaging.requirements import InvalidRequirement, Requirement
+
     found: list[Requirement] = []
     seen: set[Path] = set()
 
@@ -181,13 +193,15 @@ def _applies(requirement: Requirement) -> bool:
     """Tell whether ``requirement``'s environment marker holds for this interpreter."""
     if requirement.marker is None:
         return True
+    from packaging.markers import UndefinedComparison, UndefinedEnvironmentName
+
     try:
         return requirement.marker.evaluate({"extra": ""})
     except (UndefinedComparison, UndefinedEnvironmentName):  # let the installer decide
         return True
 
 
-def _top_level_of(lock: Path, requirements: Path) -> set[NormalizedName]:
+def _top_level_of(lock: Path, requirements: Path) -> set[str]:
     """Return the names that ``lock``'s annotations say ``requirements`` asked for directly.
 
     uv and pip-tools write ``# via -r <file>`` (on one line or in a list) under each pin; a lock
@@ -198,13 +212,13 @@ def _top_level_of(lock: Path, requirements: Path) -> set[NormalizedName]:
         parts = line.split()
         if parts[0] in {"-r", "--requirement"} and len(parts) == 2:
             included.add(Path(parts[1]).name)
-    direct: set[NormalizedName] = set()
-    current: NormalizedName | None = None
+    direct: set[str] = set()
+    current: str | None = None
     for raw in lock.read_text(encoding="utf-8").splitlines():
         line = raw.strip()
         pin = _NAME.match(line)
         if pin:
-            current = canonicalize_name(pin.group(0))
+            current = canonical(pin.group(0))
         words = line.partition("#")[2].replace(",", " ").split()
         if current and any(a == "-r" and Path(b).name in included for a, b in itertools.pairwise(words)):
             direct.add(current)
@@ -221,20 +235,20 @@ def lock_problems(requirements: Path, lock: Path | None = None) -> list[str]:
     lock = lock or lock_path(requirements)
     problems: list[str] = []
     wanted = read_requirements(requirements, problems)
-    pinned: dict[NormalizedName, str] = {}
+    pinned: dict[str, str] = {}
     for pin in read_requirements(lock, problems):
         specs = list(pin.specifier)
         if len(specs) != 1 or specs[0].operator not in {"==", "==="}:
             problems.append(f"{lock.name}: {pin} is not an exact == pin")
             continue
-        pinned[canonicalize_name(pin.name)] = specs[0].version
+        pinned[canonical(pin.name)] = specs[0].version
     for requirement in wanted:
-        name = canonicalize_name(requirement.name)
+        name = canonical(requirement.name)
         if name not in pinned:
             problems.append(f"{requirement} is not in {lock.name}")
         elif not requirement.specifier.contains(pinned[name], prereleases=True):
             problems.append(f"{lock.name} pins {name}=={pinned[name]}, but {requirement} is asked")
-    asked = {canonicalize_name(r.name) for r in wanted}
+    asked = {canonical(r.name) for r in wanted}
     for name in sorted(_top_level_of(lock, requirements) - asked):
         problems.append(f"{lock.name} still pins {name} for {requirements.name}, which no longer lists it")
     return problems
@@ -265,10 +279,12 @@ def site_packages(venv: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class Installed:
-    """One ``*.dist-info`` folder: the distribution's name and version, and whether its files exist."""
+    """One ``*.dist-info`` folder: the distribution's name and version, and what must exist of it."""
 
-    name: NormalizedName
+    folder: str  # the *.dist-info folder, relative to the virtualenv
+    name: str
     version: str
+    paths: tuple[str, ...]  # relative to the virtualenv; empty when RECORD is missing
     intact: bool
 
 
@@ -290,23 +306,27 @@ def _metadata(dist_info: Path) -> tuple[str, str] | None:
     return (name, version) if name and version else None
 
 
-def _intact(folder: Path, dist_info: Path) -> bool:
-    """Tell whether each top-level package and module that ``RECORD`` lists still exists.
+def _top_level_paths(dist_info: Path) -> set[str] | None:
+    """Return what must exist of a distribution, after its ``RECORD``; None without a ``RECORD``.
 
-    A package counts as present when its ``__init__.py`` (or, for a namespace package, its
-    folder) exists: a few ``stat`` calls per distribution, however many files it has.
+    That is each top-level module, and each top-level package's ``__init__.py`` (its folder for a
+    namespace package): a few ``stat`` calls per distribution, however many files it has.
     """
     try:
         record = "\n" + (dist_info / "RECORD").read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return False
-    checks = set(_RECORD_MODULE.findall(record))
+        return None
+    paths = set(_RECORD_MODULE.findall(record))
     for top in set(_RECORD_PACKAGE.findall(record)):
         if top in {"..", "__pycache__"} or top.endswith((".dist-info", ".data")):
             continue
         init = f"{top}/__init__.py"
-        checks.add(init if f"\n{init}," in record else top)
-    return all(os.path.exists(folder / path) for path in checks)
+        paths.add(init if f"\n{init}," in record else top)
+    return paths
+
+
+def _relative(path: Path, venv: Path) -> str:
+    return Path(os.path.relpath(path, venv)).as_posix()
 
 
 def installed(venv: Path) -> list[Installed]:
@@ -321,11 +341,15 @@ def installed(venv: Path) -> list[Installed]:
             if not entry.name.endswith(".dist-info") or not entry.is_dir():
                 continue
             dist_info = Path(entry.path)
+            where = _relative(dist_info, venv)
             head = _metadata(dist_info)
-            if head is None:
-                found.append(Installed(canonicalize_name(entry.name[:-10].split("-")[0]), "", False))
+            tops = _top_level_paths(dist_info)
+            if head is None or tops is None:
+                found.append(Installed(where, canonical(entry.name[:-10].split("-")[0]), "", (), False))
                 continue
-            found.append(Installed(canonicalize_name(head[0]), head[1], _intact(folder, dist_info)))
+            paths = tuple(sorted(_relative(folder / p, venv) for p in tops))
+            intact = all(os.path.exists(venv / p) for p in paths)
+            found.append(Installed(where, canonical(head[0]), head[1], paths, intact))
     return found
 
 
@@ -361,29 +385,69 @@ def installed_drift(venv: Path, source: Path) -> Drift:
         have.setdefault(dist.name, []).append(dist)
     missing = []
     for requirement in wanted:
-        dists = have.get(canonicalize_name(requirement.name), [])
+        dists = have.get(canonical(requirement.name), [])
         if not any(requirement.specifier.contains(d.version, prereleases=True) for d in dists if d.version):
             missing.append(requirement.name)
     broken = sorted(name for name, dists in have.items() if len(dists) > 1 or not dists[0].intact)
     extra: list[str] = []
     if is_lock(source):
-        asked = {canonicalize_name(r.name) for r in wanted}
+        asked = {canonical(r.name) for r in wanted}
         extra = sorted(name for name in have if name not in asked and name not in SEED)
     return Drift(tuple(sorted(missing)), tuple(extra), tuple(broken))
+
+
+def snapshot(dists: list[Installed]) -> dict[str, Any]:
+    """Record what a verified virtualenv holds, for :func:`is_current` to compare cheaply."""
+    return {
+        "dists": {d.folder: [d.name, d.version] for d in dists},
+        "paths": sorted(p for d in dists for p in d.paths),
+    }
+
+
+def matches_snapshot(venv: Path, recorded: dict[str, Any]) -> bool:
+    """Tell whether ``venv`` still holds what :func:`snapshot` recorded, reading no ``RECORD``.
+
+    The same ``*.dist-info`` folders, each ``METADATA`` with the same name and version, and
+    every top-level module and package present.
+    """
+    dists = recorded.get("dists")
+    paths = recorded.get("paths")
+    if not isinstance(dists, dict) or not isinstance(paths, list):
+        return False
+    found: dict[str, list[str]] = {}
+    for folder in site_packages(venv):
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith(".dist-info"):
+                head = _metadata(Path(entry.path))
+                where = _relative(Path(entry.path), venv)
+                found[where] = [canonical(head[0]), head[1]] if head else []
+    return found == dists and all(os.path.exists(venv / p) for p in paths)
 
 
 def is_current(venv: Path, stamp: dict[str, str], source: Path | None = None) -> bool:
     """Tell whether ``venv`` was built from exactly ``stamp`` and still holds what ``source`` pins.
 
-    Without ``source`` only the stamp and the interpreter are checked.
+    Without ``source`` only the stamp and the interpreter are checked. With it, the virtualenv
+    must still hold what the build verified against ``source`` (the snapshot in the stamp file,
+    see :func:`matches_snapshot`), or, for a stamp without a snapshot, match ``source`` itself.
     """
     try:
         recorded = json.loads((venv / STAMP).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if recorded != stamp or not venv_python(venv).exists():
+    if not isinstance(recorded, dict) or {k: recorded.get(k) for k in stamp} != stamp:
         return False
-    return source is None or not installed_drift(venv, source)
+    if not venv_python(venv).exists():
+        return False
+    if source is None:
+        return True
+    if isinstance(recorded.get("installed"), dict):
+        return matches_snapshot(venv, recorded["installed"])
+    return not installed_drift(venv, source)
 
 
 # -- building -------------------------------------------------------------------------------
@@ -464,8 +528,8 @@ def install_commands(
     if force:
         return [[*pip, "--force-reinstall", "-r", str(source)]]
     commands = [[*pip, "-r", str(source)]] if drift.missing else []
-    pins = {canonicalize_name(r.name): str(r) for r in read_requirements(source) if _applies(r)}
-    again = [pins[name] for name in map(canonicalize_name, broken) if name in pins]
+    pins = {canonical(r.name): str(r) for r in read_requirements(source) if _applies(r)}
+    again = [pins[name] for name in map(canonical, broken) if name in pins]
     if again:  # a broken extra is uninstalled instead
         commands.append([*pip, "--force-reinstall", "--no-deps", *again])
     return commands
@@ -503,8 +567,7 @@ def build(venv: Path, requirements: Path, force: bool = False) -> bool:
         return False
     check_lock(requirements)
     uv = find_uv()
-    recorded = _recorded_stamp(venv)
-    usable = venv_python(venv).exists() and (recorded is None or recorded.get("python") == stamp["python"])
+    usable = venv_python(venv).exists() and venv_version(venv) == sys.version_info[:2]
     clear = venv.exists() and (not usable or (force and uv is not None))
     drift = installed_drift(venv, source) if usable and not clear else None
     if drift is not None and not uv and not any(d.name == "pip" for d in installed(venv)):
@@ -521,13 +584,21 @@ def build(venv: Path, requirements: Path, force: bool = False) -> bool:
             f"{venv} still differs from {source.name} after installing ({left.describe()}); "
             "rerun with --force."
         )
-    (venv / STAMP).write_text(json.dumps(stamp, indent=2), encoding="utf-8")
+    record = {**stamp, "installed": snapshot(installed(venv))}
+    (venv / STAMP).write_text(json.dumps(record, indent=2), encoding="utf-8")
     return True
 
 
-def _recorded_stamp(venv: Path) -> dict[str, str] | None:
+def venv_version(venv: Path) -> tuple[int, int] | None:
+    """Return the Python major and minor version that ``pyvenv.cfg`` says ``venv`` was made for."""
     try:
-        recorded = json.loads((venv / STAMP).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        lines = (venv / "pyvenv.cfg").read_text(encoding="utf-8").splitlines()
+    except OSError:
         return None
-    return recorded if isinstance(recorded, dict) else None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() in {"version", "version_info"}:
+            parts = value.strip().split(".")
+            if len(parts) >= 2 and parts[0].isdigit() and parts[1].isdigit():
+                return int(parts[0]), int(parts[1])
+    return None

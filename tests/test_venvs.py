@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -228,6 +229,55 @@ def test_is_current_checks_the_installed_distributions_quickly(fake_venv: tuple[
     assert not venvs.is_current(venv, stamp, lock)
 
 
+def test_the_stamp_file_snapshots_the_verified_venv(fake_venv: tuple[Path, Path]) -> None:
+    venv = fake_venv[0]
+    recorded = venvs.snapshot(venvs.installed(venv))
+    assert all("site-packages/" in folder for folder in recorded["dists"])
+    assert any(p.endswith("django/__init__.py") for p in recorded["paths"])
+    assert venvs.matches_snapshot(venv, recorded)
+    site = venvs.site_packages(venv)[0]
+    fake_dist(site, "idna", "3.10", ["idna/__init__.py"])
+    assert not venvs.matches_snapshot(venv, recorded)  # an extra
+    recorded = venvs.snapshot(venvs.installed(venv))
+    (site / "django" / "db" / "__init__.py").unlink()
+    assert venvs.matches_snapshot(venv, recorded)  # deeper than the cheap check looks
+    (site / "six.py").unlink()
+    assert not venvs.matches_snapshot(venv, recorded)
+
+
+def test_is_current_trusts_the_snapshot_of_a_stamp_file(fake_venv: tuple[Path, Path]) -> None:
+    venv, requirements = fake_venv
+    python = venvs.venv_python(venv)
+    python.parent.mkdir(parents=True)
+    python.touch()
+    stamp = venvs.stamp_for(requirements)
+    record = {**stamp, "installed": venvs.snapshot(venvs.installed(venv))}
+    (venv / venvs.STAMP).write_text(json.dumps(record), encoding="utf-8")
+    started = time.perf_counter()
+    assert venvs.is_current(venv, stamp, venvs.lock_path(requirements))
+    assert time.perf_counter() - started < 0.05
+    (venvs.site_packages(venv)[0] / "django" / "__init__.py").unlink()
+    assert not venvs.is_current(venv, stamp, venvs.lock_path(requirements))
+
+
+def test_the_stamp_names_the_real_interpreter(tmp_path: Path) -> None:
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("six==1.17.0\n", encoding="utf-8")
+    link = tmp_path / "python3"
+    link.symlink_to(sys.executable)
+    assert venvs.stamp_for(requirements, str(link)) == venvs.stamp_for(requirements, sys.executable)
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [("home = /x\nversion_info = 3.11.7\n", (3, 11)), ("version = 3.12.1\n", (3, 12)), ("home = /x\n", None)],
+)
+def test_venv_version_reads_pyvenv_cfg(tmp_path: Path, text: str, version: tuple[int, int] | None) -> None:
+    (tmp_path / "pyvenv.cfg").write_text(text, encoding="utf-8")
+    assert venvs.venv_version(tmp_path) == version
+    assert venvs.venv_version(tmp_path / "missing") is None
+
+
 def test_install_commands_with_uv_sync_a_lock_and_install_requirements(tmp_path: Path) -> None:
     venv, req, lock = tmp_path / ".venv", tmp_path / "requirements.txt", tmp_path / "requirements.lock"
     with_uv = venvs.install_commands(venv, lock, "uv", base_python="py")
@@ -325,4 +375,9 @@ def test_a_real_venv_follows_its_lock(
     assert venvs.build(venv, requirements, force=True) is True
     assert six.read_bytes() == original
     assert leftover.exists() is (installer == "pip")  # uv starts from an empty virtualenv
+    assert venvs.build(venv, requirements) is False
+
+    fake_dist(venvs.site_packages(venv)[0], "by-hand", "1.0", ["by_hand/__init__.py"])
+    assert venvs.build(venv, requirements) is True  # installed by hand, not in the lock: removed
+    assert names(venv) == {"six"}
     assert venvs.build(venv, requirements) is False
