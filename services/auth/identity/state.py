@@ -13,7 +13,7 @@ from django.db.models import F
 
 from . import outbox
 from .models import Employee, OutboxEvent, Role, SeedMark, System, User, UserSystemRole
-from .seeding import SERVICE, model_counts
+from .seeding import SERVICE, LastSeed, model_counts, seeded_state
 
 SEEDED_MODELS = (System, Role, User, UserSystemRole, Employee)
 
@@ -64,8 +64,12 @@ def integrity_problems(connection: BaseDatabaseWrapper) -> list[str]:
     return problems
 
 
-def stack_state(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
-    """Build the stack_state report of the contract."""
+def stack_state(alias: str = DEFAULT_DB_ALIAS, edits: bool = False) -> dict[str, Any]:
+    """Build the stack_state report of the contract.
+
+    `seeded` compares the database with the last seed (null without one): per seeded model,
+    `expected`, `missing` and `extra` rows, plus `edited` with `edits`.
+    """
     connection = connections[alias]
     name = str(connection.settings_dict["NAME"])
     report: dict[str, Any] = {
@@ -78,6 +82,7 @@ def stack_state(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
         "processed_events": 0,
         "deferred_events": 0,
         "last_seed": None,
+        "seeded": None,
         "integrity": {"ok": True, "problems": []},
     }
     if sqlite_file_missing(connection):
@@ -93,6 +98,9 @@ def stack_state(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     if SeedMark._meta.db_table in tables:
         mark = SeedMark.objects.filter(name="seed").first()
         report["last_seed"] = mark.options if mark else None
+        last = LastSeed.from_options(report["last_seed"])
+        if last is not None and report["counts"] is not None:
+            report["seeded"] = seeded_state(last, edits=edits)
     if report["counts"] is not None and OutboxEvent._meta.db_table in tables:
         problems = integrity_problems(connection)
         report["integrity"] = {"ok": not problems, "problems": problems}

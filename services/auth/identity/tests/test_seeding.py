@@ -83,16 +83,29 @@ def test_larger_count_adds_only_the_difference(seed_json: Callable[..., dict[str
     seed_json("--employees", "5")
     first = list(Employee.objects.order_by("company_id").values_list("company_id", "email"))
     document = seed_json("--employees", "12")
-    assert document["models"]["Employee"] == {"created": 7, "updated": 0, "unchanged": 13}
+    assert document["models"]["Employee"] == {
+        "created": 7,
+        "updated": 0,
+        "unchanged": 13,
+        "repaired": 0,
+        "kept": 0,
+    }
     assert list(Employee.objects.order_by("company_id").values_list("company_id", "email"))[:13] == first
 
 
-def test_smaller_count_keeps_rows(run: Callable[..., tuple[str, str]]) -> None:
-    """A smaller count deletes nothing and says so."""
+def test_smaller_count_is_refused_before_writing(run: Callable[..., tuple[str, str]]) -> None:
+    """A smaller count than the last seed's fails with the fix and writes nothing."""
     run("seed", "--employees", "6")
-    out, _ = run("seed", "--employees", "2")
-    assert Employee.objects.count() == 14
-    assert "Kept 4 employees" in out
+    Employee.objects.filter(company_id="MA0003").delete()
+    before = all_counts()
+    with pytest.raises(CommandError) as caught:
+        run("seed", "--employees", "2", "--seed", "9")
+    assert str(caught.value) == (
+        "auth holds 6 seeded employees beyond the 8 fixed ones; --employees 2 would leave 4 behind: "
+        "run 'inv reset.auth' first, or pass the same or a larger count."
+    )
+    assert all_counts() == before
+    assert SeedMark.objects.get().options == {"employees": 6, "seed": 7}
 
 
 def test_changing_seed_updates_generated_values(seed_json: Callable[..., dict[str, Any]]) -> None:

@@ -36,5 +36,5 @@ class Command(BaseCommand):
         with user_errors():
             count = seeding.parse_employee_count(options["count"], "--count")
             seed = seeding.parse_int(options["seed"], "--seed")
-            report = seeding.seed_employees(count, seed, passwords)
+            report = seeding.seed_employees(count, seed, passwords, seeding.Policy(seeding.read_last_seed()))
         say(self, report.lines() + passwords.notes)

@@ -21,5 +21,5 @@ class Command(BaseCommand):
         """Run the step and print its report."""
         passwords = PasswordSource()
         with user_errors():
-            report = seeding.seed_systems(passwords)
+            report = seeding.seed_systems(passwords, seeding.Policy(seeding.read_last_seed()))
         say(self, report.lines() + passwords.notes)
