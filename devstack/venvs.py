@@ -7,8 +7,11 @@ with uv by ``uv pip sync``, which also removes what the lock no longer lists; wi
 list. Without a lock file, the requirements file itself is installed (uv or pip ``install``).
 
 A virtualenv is current when its stamp (the requirements and lock digests and the interpreter)
-matches and the distributions installed in it are exactly the lock's, each with its files present:
-:func:`installed_drift` reads ``*.dist-info`` folders only, without starting a process.
+matches and the distributions installed in it are exactly the lock's, each with its top-level
+modules and packages present. A build checks that with :func:`installed_drift` (``*.dist-info``
+folders against the lock's pins and markers) and records what it verified in the stamp file; the
+no-op check compares the virtualenv with that record (:func:`matches_snapshot`: a folder scan,
+the ``METADATA`` heads and a few ``stat`` calls, no process, no lock parsing).
 """
 
 from __future__ import annotations
