@@ -188,10 +188,18 @@ def workers_status(c: Context, as_json: bool) -> None:
         if "error" in queues:
             stack.console.warn(str(queues["error"]))
             return
-        stack.console.table(
-            ("queue", "ready", "consumers"),
-            [(q, i["ready"], i["consumers"]) if i else (q, "-", "missing") for q, i in queues.items()],
-        )
+        dead: dict[str, Any] = report.get("dead_letters", {})
+        queue_rows = []
+        for q, i in queues.items():
+            ready, consumers = (i["ready"], i["consumers"]) if i else ("-", "missing")
+            queue_rows.append((q, ready, consumers, dead.get(q, {}).get("count", "-")))
+        stack.console.table(("queue", "ready", "consumers", "dead-lettered"), queue_rows)
+        for queue, info in dead.items():  # why the first dead letter of each queue died
+            if isinstance(info, dict) and info.get("count"):
+                stack.console.warn(
+                    f"{info['count']} message(s) of {queue} were dead-lettered to {queue}.dead "
+                    f"({info.get('reason') or 'no reason given'}); 'inv sync --via broker' re-delivers them."
+                )
 
     guarded(body)
 
@@ -288,6 +296,13 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
     console.table(("service", "database", "pending migrations", "rows", "pending events", "holders"), rows)
     mq = report["rabbitmq"]
     console.info(f"RabbitMQ {mq['url']}: " + ("answers" if mq["answers"] else mq["problem"]))
+    # Dead letters per sync queue (broker.dead_letters), when the report carries them.
+    for queue, info in (mq.get("dead_letters") or {}).items():
+        if isinstance(info, dict) and info.get("count"):
+            console.warn(
+                f"{info['count']} message(s) of {queue} were dead-lettered to {queue}.dead "
+                f"({info.get('reason') or 'no reason given'}); 'inv sync --via broker' re-delivers them."
+            )
 
 
 def stop_own_workers(stack: Stack, stop_servers: bool) -> None:

@@ -1,11 +1,18 @@
-"""Celery workers and auth's relay loop, started and stopped by the runner (PID + start time)."""
+"""Celery workers and auth's relay loop, started and stopped by the runner (PID + start time).
+
+Also the sync queues as RabbitMQ holds them: each is declared with dead-lettering to its
+durable ``<queue>.dead`` queue (the workers reject a message for good there), exactly as
+the services declare it; a queue an older checkout declared without it is replaced.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +155,30 @@ def finish_stopping(settings: Settings, pending: Stopping, grace: float) -> list
     return [worker for worker, _ in pending]
 
 
+def exit_status(proc: psutil.Process) -> str:
+    """How an ended process ended ("exit code 1", "killed by SIGKILL"), or "" when that is unknown."""
+    try:
+        code: int | None = proc.wait(timeout=0)  # known for the runner's own children only
+    except (psutil.TimeoutExpired, psutil.Error, OSError):
+        return ""
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def death_sentence(settings: Settings, worker: Worker, proc: psutil.Process, when: str) -> str:
+    """Say that ``worker`` ended ``when``, how, and how its log ends."""
+    status = exit_status(proc)
+    how = f" ({status})" if status else ""
+    log = log_file(settings, worker)
+    return f"{worker.name} (PID {proc.pid}) exited{how} {when}; its log ({log}) ends with:\n{tail(log)}"
+
+
 def tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -163,16 +194,48 @@ class QueueInfo:
     consumers: int
 
 
-def queue_info(
-    broker: rabbit.Broker, queues: Iterable[str], timeout: float = 3.0
-) -> dict[str, QueueInfo | None]:
-    """Ready messages and consumers per queue (None when the queue does not exist yet)."""
-    result: dict[str, QueueInfo | None] = {}
+#: Where RabbitMQ moves what a worker rejects: ``<queue>.dead``, through the default exchange.
+DEAD_SUFFIX = ".dead"
+#: RabbitMQ's reply code to a declaration that does not match the queue it holds.
+PRECONDITION_FAILED = 406
+
+
+def dead_queue(queue: str) -> str:
+    """The dead-letter queue of sync queue ``queue``."""
+    return queue + DEAD_SUFFIX
+
+
+def queue_arguments(queue: str) -> dict[str, Any]:
+    """The arguments of sync queue ``queue``: the same as the services' (``SyncQueue``, the relay)."""
+    return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": dead_queue(queue)}
+
+
+def rabbitmqctl(broker: rabbit.Broker, *args: str) -> str:
+    """The ``rabbitmqctl`` command line that does ``args`` in ``broker``'s virtual host."""
+    vhost = [] if broker.vhost == "/" else ["-p", broker.vhost]
+    return " ".join(["rabbitmqctl", *args[:1], *vhost, *args[1:]])
+
+
+@contextlib.contextmanager
+def connected(broker: rabbit.Broker, timeout: float = 3.0) -> Iterator[pika.BlockingConnection]:
+    """One connection to ``broker``, closed afterwards; StepError in one sentence when it fails."""
     try:
         connection = pika.BlockingConnection(rabbit.connection_parameters(broker, timeout))
     except pika.exceptions.AMQPError as exc:
         raise StepError(f"RabbitMQ at {broker.masked} is not reachable ({type(exc).__name__}).") from None
     try:
+        yield connection
+    finally:
+        with contextlib.suppress(pika.exceptions.AMQPError):
+            connection.close()
+
+
+def queue_info(
+    broker: rabbit.Broker, queues: Iterable[str], timeout: float = 3.0
+) -> dict[str, QueueInfo | None]:
+    """Ready messages and consumers per queue (None when the queue does not exist yet)."""
+    result: dict[str, QueueInfo | None] = {}
+    with connected(broker, timeout) as connection:
         for queue in queues:
             channel = connection.channel()
             try:
@@ -181,9 +244,121 @@ def queue_info(
                 channel.close()
             except pika.exceptions.ChannelClosedByBroker:
                 result[queue] = None
-    finally:
-        connection.close()
     return result
+
+
+Rewrite = Callable[[pika.BasicProperties], pika.BasicProperties]
+
+
+def move(
+    connection: pika.BlockingConnection,
+    source: str,
+    exchange: str,
+    routing_key: str,
+    rewrite: Rewrite | None = None,
+) -> list[str]:
+    """Move the messages ``source`` holds now to ``exchange``/``routing_key``; return their task ids.
+
+    Each message is taken unacknowledged, published (mandatory) on a channel in confirm mode,
+    and acknowledged only once the broker confirmed the copy: a failure part-way leaves it in
+    ``source`` (at worst delivered twice, which the consumers ignore). Messages that arrive in
+    ``source`` meanwhile wait for the next move.
+    """
+    take = connection.channel()
+    put = connection.channel()
+    put.confirm_delivery()
+    count = take.queue_declare(queue=source, passive=True).method.message_count
+    moved: list[str] = []
+    for _ in range(count):
+        method, properties, body = take.basic_get(queue=source, auto_ack=False)
+        if method is None:
+            break
+        if rewrite is not None:
+            properties = rewrite(properties)
+        put.basic_publish(exchange, routing_key, body, properties, mandatory=True)
+        take.basic_ack(method.delivery_tag)
+        headers = properties.headers or {}
+        moved.append(str(headers.get("id") or properties.correlation_id or ""))
+    take.close()
+    put.close()
+    return moved
+
+
+def declare_queues(
+    settings: Settings,
+    queues: Iterable[str] = registry.QUEUE_NAMES,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, int]:
+    """Declare each sync queue with dead-lettering, its exchange and ``<queue>.dead``, as the services do.
+
+    A queue RabbitMQ holds with other arguments (declared by an older checkout, without
+    dead-lettering) is replaced, its messages kept (see :func:`replace_queue`), and ``say``
+    hears it. Return the replaced queues with the number of messages each held.
+    """
+    broker = rabbit.parse(settings.broker_url)
+    replaced: dict[str, int] = {}
+    with connected(broker) as connection:
+        for queue in queues:
+            try:
+                channel = connection.channel()
+                channel.queue_declare(queue=dead_queue(queue), durable=True)
+                channel.exchange_declare(exchange=queue, exchange_type="direct", durable=True)
+                try:
+                    channel.queue_declare(queue=queue, durable=True, arguments=queue_arguments(queue))
+                except pika.exceptions.ChannelClosedByBroker as exc:
+                    if exc.reply_code != PRECONDITION_FAILED:
+                        raise
+                    replaced[queue] = held = replace_queue(settings, broker, connection, queue)
+                    if say is not None:
+                        say(f"re-declared {queue} with dead-lettering ({held} message(s) kept)")
+                    channel = connection.channel()
+                channel.queue_bind(queue=queue, exchange=queue, routing_key=queue)
+                channel.close()
+            except pika.exceptions.AMQPError as exc:
+                raise StepError(
+                    f"RabbitMQ at {broker.masked} refused to declare the sync queue {queue} ({exc}); "
+                    f"check its state with '{rabbitmqctl(broker, 'list_queues', 'name', 'arguments')}'."
+                ) from None
+    return replaced
+
+
+def replace_queue(
+    settings: Settings, broker: rabbit.Broker, connection: pika.BlockingConnection, queue: str
+) -> int:
+    """Re-declare ``queue`` with dead-lettering; return how many messages it held (they are kept).
+
+    RabbitMQ cannot change a queue's arguments: the queue is deleted and declared again. Its
+    messages wait in ``<queue>.dead`` meanwhile (a crash leaves them there, where the next broker
+    sync finds them) and come back after. Nothing may use the queue while this happens: a
+    consumer, or the runner's relay, refuses the replacement in one sentence.
+    """
+    channel = connection.channel()
+    users = channel.queue_declare(queue=queue, passive=True).method.consumer_count
+    relay_proc = running(settings, relay())
+    if users or relay_proc is not None:
+        who = f"{users} consumer(s)"
+        if relay_proc is not None:
+            who = f"{relay().name} (PID {relay_proc.pid})" + (f" and {who}" if users else "")
+        raise StepError(
+            f"RabbitMQ holds the queue {queue} without dead-lettering (an older checkout declared it) "
+            f"and {who} still use it; stop them ('inv workers.stop', and any worker of another checkout) "
+            f"and run again, or delete it yourself with '{rabbitmqctl(broker, 'delete_queue', queue)}' "
+            "(its messages are lost)."
+        )
+    held = len(move(connection, queue, "", dead_queue(queue)))
+    try:
+        channel.queue_delete(queue=queue, if_unused=True, if_empty=True)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        raise StepError(
+            f"RabbitMQ would not delete the queue {queue} to re-declare it with dead-lettering "
+            f"({exc.reply_text}): something uses it right now; stop it ('inv workers.stop') and run again."
+        ) from None
+    channel = connection.channel()
+    channel.queue_declare(queue=queue, durable=True, arguments=queue_arguments(queue))
+    channel.queue_bind(queue=queue, exchange=queue, routing_key=queue)
+    channel.close()
+    move(connection, dead_queue(queue), queue, queue)
+    return held
 
 
 def wait_consuming(
@@ -200,9 +375,7 @@ def wait_consuming(
         for name, proc in started.items():
             if gone(proc):
                 worker = wanted.get(name) or relay()
-                raise StepError(
-                    f"{name} exited during start-up; its log ends with:\n{tail(log_file(settings, worker))}"
-                )
+                raise StepError(death_sentence(settings, worker, proc, "during start-up"))
         if not queues:
             return
         info = queue_info(broker, queues)
@@ -223,6 +396,8 @@ def start_missing(
     wanted = {w.name for w in (consumers() if only is None else only)}
     todo = [w for w in consumers() if w.name in wanted and running(settings, w) is None]
     queues = [q for w in todo for q in w.queues]
+    if queues:  # a worker refuses a queue declared without dead-lettering: replace it first
+        declare_queues(settings, queues, say)
     baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, queues).items()}
     started: dict[str, psutil.Process] = {}
     try:
