@@ -464,13 +464,9 @@ def seed_workflows(seed: int = DEFAULT_SEED, repair: bool = False) -> dict[str, 
         role_ids = {name: role.pk for name, role in roles.items()}
         last_seed = read_last_seed()
         rows = seeded_rows(seed, role_ids, owner)
-        last = (
-            None
-            if last_seed is None
-            else rows
-            if last_seed == seed
-            else seeded_rows(last_seed, role_ids, owner)
-        )
+        last: SeededRows | None = None  # no SeedMark: every difference counts as an edit
+        if last_seed is not None:
+            last = rows if last_seed == seed else seeded_rows(last_seed, role_ids, owner)
         plan = Plan(rows, last, repair)
         workflows, outcomes = _seed_workflow_rows(plan, reports["Workflow"])
         steps = _seed_steps(workflows, plan, reports["Step"])
