@@ -182,14 +182,17 @@ def test_employee_and_system_changes(run: Run) -> None:
 
 
 def test_reseed_repairs_edits_with_update_events(run: Run) -> None:
-    """A re-seed after an admin edit of a seeded row records one update putting it back."""
+    """A re-seed keeps an admin edit; with --repair it records one update putting it back."""
     run("seed")
     user = User.objects.get(email="paolo.cruz@example.com")
     user.last_name = "Changed"
     user.save()
     start = last_seq()
     out, _ = run("seed", "--json")
-    assert json.loads(out)["models"]["User"]["updated"] == 1
+    assert json.loads(out)["models"]["User"]["kept"] == 1
+    assert events_since(start) == []
+    out, _ = run("seed", "--json", "--repair")
+    assert json.loads(out)["models"]["User"]["repaired"] == 1
     assert events_since(start) == [
         ("tts.user_system_role.sync", "update", user.system_roles.get().id),
     ]
