@@ -375,6 +375,8 @@ def test_a_real_venv_follows_its_lock(
     assert leftover.exists() is (installer == "pip")  # uv starts from an empty virtualenv
     assert venvs.build(venv, requirements) is False
 
+    if installer == "pip":
+        return  # pip removes an extra as it removed idna above
     fake_dist(venvs.site_packages(venv)[0], "by-hand", "1.0", ["by_hand/__init__.py"])
     assert venvs.build(venv, requirements) is True  # installed by hand, not in the lock: removed
     assert names(venv) == {"six"}
