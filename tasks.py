@@ -51,6 +51,7 @@ HELP = {
     "sync_timeout": "seconds to wait for workers and for every relayed event to be applied (default: 60)",
     "keep_workers": "leave the Celery workers running after a broker sync (default: stop them)",
     "json": "print a JSON document instead of a table (default: off)",
+    "repair": "give seeded rows that people edited their seeded values back (default: keep edits)",
 }
 GUARDS = (("stop_servers", False), ("allow_remote", False))
 
@@ -166,8 +167,10 @@ sync = make_task(
 
 
 def _seed_task(service: registry.Service) -> Task[Any]:
-    def body(c: Context, given: dict[str, int | None], stop_servers: bool, allow_remote: bool) -> None:
-        cli.seed(c, service.name, given, stop_servers, allow_remote)
+    def body(
+        c: Context, given: dict[str, int | None], repair: bool, stop_servers: bool, allow_remote: bool
+    ) -> None:
+        cli.seed(c, service.name, given, stop_servers, allow_remote, repair)
 
     pre: list[Task[Any]] = [install, migrate_tasks[service.name]]
     for need in service.needs:
@@ -177,7 +180,7 @@ def _seed_task(service: registry.Service) -> Task[Any]:
         service.name,
         f"Seed the {service.name} service (skipped when already seeded).",
         counts=[*(f.key for f in service.seed_flags), "seed"],
-        params=GUARDS,
+        params=(("repair", False), *GUARDS),
         helps=HELP,
         pre=pre,
     )
@@ -201,12 +204,13 @@ def _seed_all(
     sync: str,
     timeout: str,
     keep_workers: bool,
+    repair: bool,
 ) -> None:
     seconds = flags.value(timeout, SECONDS("timeout"))
     cli.seed_all(
         c, given, offline, stop_servers, allow_remote, flags.value(report, PATH) or None,
         flags.value(rabbit_timeout, SECONDS("rabbit-timeout")) or 0.0, flags.value(sync, TRANSPORT),
-        60.0 if seconds is None else seconds, keep_workers,
+        60.0 if seconds is None else seconds, keep_workers, repair,
     )  # fmt: skip
 
 
@@ -223,6 +227,7 @@ seed_all = make_task(
         ("sync", TRANSPORT("")),
         ("timeout", SECONDS("timeout")("60")),
         ("keep_workers", False),
+        ("repair", False),
     ),
     helps={
         "offline": "skip the RabbitMQ check and say so (default: off)",
@@ -234,11 +239,18 @@ seed_all = make_task(
     },
 )
 
+
+def _verify(c: Context, given: dict[str, int | None], json: bool) -> None:
+    cli.verify(c, given, json)
+
+
 verify = make_task(
-    cli.verify,
+    _verify,
     "verify",
-    "Check counts, pending events and integrity against the expected state.",
+    "Check seeded rows, mirrors, pending events and integrity.",
     counts=ALL_COUNTS,
+    params=(("json", False),),
+    helps={"json": "print the findings as one JSON document (default: off)"},
     last="as the databases were last seeded",
 )
 

@@ -16,11 +16,11 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
+from devstack import fastpath, pipeline, rabbit, registry, workers
 from devstack import options as options_mod
-from devstack import pipeline, rabbit, registry, workers
 from devstack.broker import status as broker_status
 from devstack.console import Console
-from devstack.errors import GuardError, StackError, UsageError
+from devstack.errors import GuardError, StackError, UsageError, VerifyError
 from devstack.holders import find_holders, sqlite_path
 from devstack.lock import run_lock
 from devstack.reset import reset
@@ -42,10 +42,12 @@ def settings_of(c: Context, allow_remote: bool = False) -> config_mod.Settings:
     return settings
 
 
-def stack_of(c: Context, stop_servers: bool = False, allow_remote: bool = False) -> Stack:
+def stack_of(
+    c: Context, stop_servers: bool = False, allow_remote: bool = False, repair: bool = False
+) -> Stack:
     """Build a Stack; guard flags also come from config, which is how pre-tasks receive them."""
     stop = stop_servers or config_mod.as_bool(section(c).get("stop_servers", False))
-    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop)
+    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop, repair=repair)
 
 
 def seed_config(c: Context) -> dict[str, int]:
@@ -101,12 +103,17 @@ def migrate(c: Context, service: str, stop_servers: bool, allow_remote: bool) ->
 
 
 def seed(
-    c: Context, service: str, given: Mapping[str, int | None], stop_servers: bool, allow_remote: bool
+    c: Context,
+    service: str,
+    given: Mapping[str, int | None],
+    stop_servers: bool,
+    allow_remote: bool,
+    repair: bool = False,
 ) -> None:
     def body() -> None:
         svc = registry.get(service)
         config = seed_config(c)
-        stack = stack_of(c, stop_servers, allow_remote)
+        stack = stack_of(c, stop_servers, allow_remote, repair)
         with run_lock(stack.settings):
             last = stack.cache.last_seeds()
             options = options_mod.resolve(given, config, last)
@@ -133,6 +140,7 @@ def sync(
         with run_lock(stack.settings):
             try:
                 stack.sync_via(via, timeout, keep_workers)
+                stack.reconcile()
             finally:
                 stack.close()
 
@@ -215,6 +223,7 @@ def seed_all(
     transport: str | None = None,
     timeout: float = 60.0,
     keep_workers: bool = False,
+    repair: bool = False,
 ) -> None:
     def body() -> None:
         via = transport or str(section(c).get("sync") or "local")
@@ -229,17 +238,32 @@ def seed_all(
             keep_workers=keep_workers,
             report=Path(report) if report else None,
         )
-        pipeline.seed_all(stack_of(c, stop_servers, allow_remote), run)
+        pipeline.seed_all(stack_of(c, stop_servers, allow_remote, repair), run)
 
     guarded(body)
 
 
-def verify(c: Context, given: Mapping[str, int | None]) -> None:
+def verify(c: Context, given: Mapping[str, int | None], as_json: bool = False) -> None:
     def body() -> None:
         config = seed_config(c)
         stack = stack_of(c)
         options = options_mod.resolve(given, config, stack.cache.last_seeds())
-        stack.verify(options)
+        if not as_json:
+            stack.verify(options)
+            return
+        found = stack.check(options)
+        document = {
+            "ok": not found.problems,
+            "problems": found.problems,
+            "info": found.info,
+            "options": options.to_json(),
+            "services": {name: state.to_json() for name, state in stack.states().items()},
+        }
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        if found.problems:
+            fastpath.forget(stack.settings)
+            raise Exit(code=VerifyError.code)
 
     guarded(body)
 

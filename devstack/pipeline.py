@@ -1,8 +1,9 @@
 """``seed-all``'s pipeline, generated from the registry: its steps, their order, and the run.
 
 check-rabbit -> install -> migrate every service -> each service's seed in dependency order,
-with the sync placed before the first service that needs the publisher (else before verify)
--> verify. A verified stack whose fingerprint still holds skips everything after install.
+with the sync (and the reconcile of mirrors that follows it) placed before the first service
+that needs the publisher (else before verify) -> verify. A verified stack whose fingerprint
+still holds skips everything after install.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from devstack.stack import Stack
 from devstack.verify import expected_counts
 
 SYNC = "sync"
+RECONCILE = "reconcile"
 VERIFY = "verify"
 
 
@@ -31,10 +33,10 @@ def seed_steps() -> list[str]:
     names: list[str] = []
     for service in registry.SERVICES:
         if SYNC not in names and any(registry.get(n).publishes for n in service.needs):
-            names.append(SYNC)
+            names += [SYNC, RECONCILE]
         names.append(f"seed.{service.name}")
     if SYNC not in names:
-        names.append(SYNC)
+        names += [SYNC, RECONCILE]
     return [*names, VERIFY]
 
 
@@ -88,6 +90,8 @@ def seed_all(stack: Stack, run: Run) -> None:
             for step in seed_steps():
                 if step == SYNC:
                     stack.sync_via(run.via, run.sync_timeout, run.keep_workers)
+                elif step == RECONCILE:
+                    stack.reconcile()
                 elif step == VERIFY:
                     stack.verify(options)
                 else:

@@ -11,19 +11,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack import fastpath, rabbit, registry, venvs, workers
+from devstack import fastpath, mirrors, rabbit, registry, venvs, workers
 from devstack.broker import sync_broker
 from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
 from devstack.console import Console
-from devstack.errors import StackError, VerifyError
+from devstack.errors import StackError, StepError, VerifyError
 from devstack.guards import check_writable
 from devstack.options import SeedOptions
 from devstack.recorder import Outcome, Recorder, StepResult
 from devstack.state import UNCOUNTED, ServiceState
 from devstack.sync import needs_sync, sync_local
-from devstack.verify import mismatches
+from devstack.verify import Findings, check
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Stack:
     settings: Settings
     console: Console
     stop_servers: bool = False
+    repair: bool = False
     stopping: workers.Stopping = field(default_factory=list)
     cache: StateCache = field(init=False)
     recorder: Recorder = field(init=False)
@@ -139,12 +140,15 @@ class Stack:
 
         def action() -> Outcome:
             state = self.cache.state(service)
-            if state.last_seed == wanted and not state.pending_migrations:
+            missing = state.missing_seeded
+            if state.last_seed == wanted and not state.pending_migrations and not missing and not self.repair:
                 return False, f"already seeded with {described}"
             self.guard(service)
-            report = manage_json(self.settings, service, "seed", *options.seed_args(service))
+            args = [*options.seed_args(service), *(["--repair"] if self.repair else [])]
+            report = manage_json(self.settings, service, "seed", *args)
             state = self.cache.touched(service)
             state.last_seed, state.counts = wanted, report.get("counts", state.counts)
+            state.seeded = None  # unknown until read again
             if report.get("changed") and service.publishes:
                 state.pending_events = {**state.pending_events, UNCOUNTED: 1}
             return True, describe_seed(report)
@@ -184,16 +188,50 @@ class Stack:
             return self.sync_broker(timeout, keep_workers)
         return self.sync()
 
+    def reconcile(self) -> StepResult:
+        """Make every consumer's mirrors equal the publisher's current state."""
+
+        def action() -> Outcome:
+            reports = mirrors.reconcile(self.settings, self._mirrored(), check=False, before_write=self.guard)
+            for name in reports:
+                self.cache.forget(registry.get(name))
+            problems = [f"{name}: {p}" for name, r in reports.items() for p in r.problems]
+            if problems:
+                raise StepError("Some mirror rows could not be repaired: " + " ".join(problems))
+            changed = [r for r in reports.values() if not r.in_step]
+            if not changed:
+                return False, f"mirrors match {registry.PUBLISHER}"
+            return True, "; ".join(r.describe(done=True) for r in changed)
+
+        return self.run("reconcile", action)
+
+    def _mirrored(self) -> list[registry.Service]:
+        """The consumers whose mirrors can be compared: their database and the publisher's exist."""
+        states = self.states()
+        if not states[registry.PUBLISHER].exists:
+            return []
+        return [
+            c for c in registry.consumers() if states[c.name].exists and not states[c.name].pending_migrations
+        ]
+
+    def check(self, options: SeedOptions) -> Findings:
+        """Everything ``verify`` looks at, read fresh; nothing is written."""
+        states = self.states(fresh=True)
+        reports = mirrors.reconcile(self.settings, self._mirrored(), check=True)
+        return check(states, options, reports)
+
     def verify(self, options: SeedOptions) -> StepResult:
         def action() -> Outcome:
-            problems = mismatches(self.states(fresh=True), options)
-            if problems:
+            found = self.check(options)
+            for line in found.info:
+                self.console.info(line)
+            if found.problems:
                 fastpath.forget(self.settings)  # a failed check must never be skipped later
                 raise VerifyError(
-                    f"The stack is not in the expected state ({len(problems)} problem(s)): "
-                    + " ".join(problems)
+                    f"The stack is not in the expected state ({len(found.problems)} problem(s)): "
+                    + " ".join(found.problems)
                 )
-            return True, "expected counts, no pending events, integrity intact"
+            return True, f"seeded rows present, mirrors match {registry.PUBLISHER}, no pending events"
 
         return self.run("verify", action)
 
@@ -206,12 +244,12 @@ class Stack:
 
 
 def describe_seed(report: dict[str, Any]) -> str:
-    """Turn a service's seed report into one line: created and updated rows per model."""
+    """Turn a service's seed report into one line: rows created, updated and repaired per model."""
     if not report.get("changed"):
         return "nothing changed"
     parts = []
     for model, numbers in report.get("models", {}).items():
-        created, updated = numbers.get("created", 0), numbers.get("updated", 0)
-        if created or updated:
-            parts.append(f"{model} +{created}" + (f" ~{updated}" if updated else ""))
-    return ", ".join(parts) or "options recorded"
+        done = [f"{numbers[k]:,} {k}" for k in ("created", "updated", "repaired") if numbers.get(k)]
+        if done:
+            parts.append(f"{model} " + ", ".join(done))
+    return "; ".join(parts) or "options recorded"

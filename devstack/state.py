@@ -28,6 +28,9 @@ class ServiceState:
     processed_events: int = 0
     deferred_events: int = 0
     last_seed: dict[str, int] | None = None
+    #: Per seed-owned model, for the last seed: rows it owns (expected), absent (missing), made
+    #: by people (extra) and, when asked for, seeded rows people changed (edited). None: unknown.
+    seeded: dict[str, dict[str, int]] | None = None
     integrity_ok: bool = True
     problems: list[str] = field(default_factory=list)
     exists: bool = True
@@ -35,6 +38,11 @@ class ServiceState:
     @property
     def pending_event_total(self) -> int:
         return sum(self.pending_events.values())
+
+    @property
+    def missing_seeded(self) -> int:
+        """Seeded rows that are gone (0 when the service does not say)."""
+        return sum(int(m.get("missing", 0)) for m in (self.seeded or {}).values())
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> ServiceState:
@@ -51,6 +59,7 @@ class ServiceState:
             processed_events=int(report.get("processed_events") or 0),
             deferred_events=int(report.get("deferred_events") or 0),
             last_seed=report.get("last_seed"),
+            seeded=report.get("seeded"),
             integrity_ok=bool(integrity.get("ok", True)),
             problems=list(integrity.get("problems", [])),
         )
@@ -67,6 +76,7 @@ class ServiceState:
             "processed_events": self.processed_events,
             "deferred_events": self.deferred_events,
             "last_seed": self.last_seed,
+            "seeded": self.seeded,
             "integrity": {"ok": self.integrity_ok, "problems": self.problems},
         }
 

@@ -98,7 +98,7 @@ def test_seed_helpdesk_with_employees(repo: Path) -> None:
     ok(repo, "verify")  # expectations follow the options the database was seeded with
     failed = inv(repo, "verify", "--tickets", "20")
     assert failed.returncode == 6
-    assert "helpdesk: Ticket has 25 rows, expected 20." in failed.stderr
+    assert "helpdesk: seeded with --tickets=25, not --tickets=20." in failed.stderr
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ def test_default_pipeline_order() -> None:
         "migrate.helpdesk",
         "seed.auth",
         "sync",
+        "reconcile",
         "seed.workflow",
         "seed.helpdesk",
         "verify",
@@ -29,11 +30,18 @@ def test_sync_runs_before_the_first_service_needing_the_publisher(monkeypatch: p
     helpdesk, workflow = registry.get("helpdesk"), registry.get("workflow")
     reordered = (registry.publisher(), helpdesk, billing, replace(workflow, needs=()))
     monkeypatch.setattr(registry, "SERVICES", reordered)
-    order = ["seed.auth", "seed.helpdesk", "sync", "seed.billing", "seed.workflow", "verify"]
+    order = ["seed.auth", "seed.helpdesk", "sync", "reconcile", "seed.billing", "seed.workflow", "verify"]
     assert pipeline.seed_steps() == order
 
 
 def test_without_dependants_the_sync_comes_last_before_verify(monkeypatch: pytest.MonkeyPatch) -> None:
     alone = tuple(replace(s, needs=()) for s in registry.SERVICES)
     monkeypatch.setattr(registry, "SERVICES", alone)
-    assert pipeline.seed_steps() == ["seed.auth", "seed.workflow", "seed.helpdesk", "sync", "verify"]
+    assert pipeline.seed_steps() == [
+        "seed.auth",
+        "seed.workflow",
+        "seed.helpdesk",
+        "sync",
+        "reconcile",
+        "verify",
+    ]

@@ -5,12 +5,22 @@ from __future__ import annotations
 import pytest
 
 from devstack import fastpath, registry
+from devstack import stack as stack_mod
 from devstack.config import Settings
 from devstack.console import Console
 from devstack.errors import VerifyError
+from devstack.mirrors import MirrorReport
 from devstack.options import SeedOptions
 from devstack.stack import Stack, describe_seed
 from devstack.state import ServiceState
+
+
+@pytest.fixture(autouse=True)
+def mirrors_in_step(monkeypatch: pytest.MonkeyPatch) -> dict[str, MirrorReport]:
+    """Mirror reports without service processes; a test may put drift in them."""
+    reports: dict[str, MirrorReport] = {}
+    monkeypatch.setattr(stack_mod.mirrors, "reconcile", lambda *args, **kwargs: reports)
+    return reports
 
 
 def stack_with(settings: Settings, options: SeedOptions) -> Stack:
@@ -50,5 +60,26 @@ def test_a_failed_verify_drops_the_fast_path_record(settings: Settings) -> None:
 
 def test_describe_seed_explains_created_and_updated_rows() -> None:
     report = {"changed": True, "models": {"Ticket": {"created": 3, "updated": 2}, "Employee": {}}}
-    assert describe_seed(report) == "Ticket +3 ~2"
+    assert describe_seed(report) == "Ticket 3 created, 2 updated"
     assert describe_seed({"changed": False}) == "nothing changed"
+
+
+def test_missing_seeded_rows_make_the_seed_run_again(settings: Settings) -> None:
+    options = SeedOptions()
+    stack = stack_with(settings, options)
+    stack.cache._states["helpdesk"].seeded = {"Ticket": {"expected": 20, "missing": 2, "extra": 0}}
+    with pytest.raises(Exception, match="virtualenv"):  # it tries: there is no service here
+        stack.seed(registry.get("helpdesk"), options)
+
+
+def test_people_rows_are_information_and_drift_is_a_problem(
+    settings: Settings, mirrors_in_step: dict[str, MirrorReport]
+) -> None:
+    stack = stack_with(settings, SeedOptions())
+    stack.cache._states["helpdesk"].seeded = {"Ticket": {"expected": 20, "missing": 0, "extra": 3}}
+    found = stack.check(SeedOptions())
+    assert found.problems == [] and found.info == ["helpdesk: 3 Ticket row(s) made by people, kept."]
+    mirrors_in_step["helpdesk"] = MirrorReport("helpdesk", {"hdts.employee.sync": {"deleted": 25}})
+    assert stack.check(SeedOptions()).problems == [
+        "helpdesk: mirror rows out of step with auth: 25 whose source is gone; run 'inv sync'."
+    ]

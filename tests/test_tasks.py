@@ -80,9 +80,10 @@ def test_seed_flags_come_from_the_registry(tasks: ModuleType) -> None:
     def flags(name: str) -> set[str]:
         return {a.name for a in tasks.ns[name].get_arguments()}
 
-    assert flags("seed.helpdesk") == {"employees", "tickets", "seed", "stop_servers", "allow_remote"}
-    assert flags("seed.auth") == {"auth_employees", "seed", "stop_servers", "allow_remote"}
-    assert flags("seed.workflow") == {"seed", "stop_servers", "allow_remote"}
+    guards = {"repair", "stop_servers", "allow_remote"}
+    assert flags("seed.helpdesk") == {"employees", "tickets", "seed", *guards}
+    assert flags("seed.auth") == {"auth_employees", "seed", *guards}
+    assert flags("seed.workflow") == {"seed", *guards}
 
 
 @pytest.mark.parametrize(
