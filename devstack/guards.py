@@ -13,7 +13,7 @@ import psutil
 
 from devstack import processes
 from devstack.config import Settings
-from devstack.errors import GuardError
+from devstack.errors import GuardError, UsageError
 from devstack.holders import Holder, find_holders, sqlite_path
 from devstack.registry import Service
 from devstack.urls import is_local, mask_url
@@ -36,13 +36,19 @@ def check_target(settings: Settings, service: Service, environ: Mapping[str, str
     if settings.allow_remote:
         return
     url = settings.database_url(service.name)
-    if url and not is_local(url):
+    try:
+        local = not url or is_local(url, environ)
+    except ValueError as exc:
+        raise UsageError(
+            f"{service.name}: the database URL {mask_url(url)} is malformed ({exc}); fix it."
+        ) from None
+    if not local:
         raise GuardError(
-            f"{service.name}: its database {mask_url(url)} is not on this machine; "
-            "rerun with --allow-remote if you really mean to write to it "
-            "(prerequisite steps take it from INVOKE_DEVSTACK_ALLOW_REMOTE=1)."
+            f"{service.name}: its database {mask_url(url)} may not be on this machine (its host, "
+            "?host=/?hostaddr=, PGHOST or a service definition); rerun with --allow-remote if you "
+            "really mean to write to it (prerequisite steps take it from INVOKE_DEVSTACK_ALLOW_REMOTE=1)."
         )
-    if environ.get("DJANGO_ENV", "").lower() in {"prod", "production"}:
+    if environ.get("DJANGO_ENV", "").strip().lower() in {"prod", "production"}:
         raise GuardError(
             f"{service.name}: DJANGO_ENV says production; unset it or rerun with --allow-remote "
             "(prerequisite steps take it from INVOKE_DEVSTACK_ALLOW_REMOTE=1)."

@@ -8,7 +8,7 @@ import pytest
 
 from devstack import guards, holders, registry
 from devstack.config import Settings
-from devstack.errors import GuardError
+from devstack.errors import GuardError, UsageError
 from tests import test_holders
 
 database = test_holders.database
@@ -53,3 +53,16 @@ def test_remote_and_production_databases_are_refused(settings: Settings) -> None
     with pytest.raises(GuardError, match="production"):
         guards.check_target(settings, auth, {"DJANGO_ENV": "production"})
     guards.check_target(replace(remote, allow_remote=True), auth, {"DJANGO_ENV": "production"})
+
+
+@pytest.mark.parametrize("value", ["production\r", " Production ", "prod\n"])
+def test_production_is_recognised_however_it_is_written(settings: Settings, value: str) -> None:
+    with pytest.raises(GuardError, match="production"):
+        guards.check_target(settings, registry.get("helpdesk"), {"DJANGO_ENV": value})
+
+
+def test_a_malformed_database_url_is_one_sentence_and_keeps_the_password(settings: Settings) -> None:
+    broken = replace(settings, databases={"auth": "postgres://u:S3cret@[::1/auth"})
+    with pytest.raises(UsageError) as caught:
+        guards.check_target(broken, registry.get("auth"), {})
+    assert "malformed" in str(caught.value) and "S3cret" not in str(caught.value)

@@ -50,3 +50,38 @@ def test_mask_text_hides_passwords_of_every_url() -> None:
         and "k/y" not in masked
     )
     assert "postgres://app:***@db:5432/x" in masked and "amqp://guest:***@localhost//" in masked
+
+
+@pytest.mark.parametrize(
+    ("url", "environ", "local"),
+    [
+        ("postgres://u:pw@/db?host=db.example.invalid", {}, False),
+        ("postgres://u:pw@localhost/db?host=db.example.invalid", {}, False),
+        ("postgres://u:pw@/db?hostaddr=192.0.2.10", {}, False),
+        ("postgres://u:pw@/db?HOST=db.example.invalid", {}, False),
+        ("postgres://u:pw@/db", {"PGHOST": "db.example.invalid"}, False),
+        ("postgres://u:pw@/db", {"PGHOSTADDR": "192.0.2.10"}, False),
+        ("postgres://u:pw@/db", {"PGHOST": "/var/run/postgresql"}, True),
+        ("postgres://u:pw@/db", {"PGSERVICE": "prod"}, False),
+        ("postgres://u:pw@/db?service=prod", {}, False),
+        ("postgres://u:pw@127.0.0.1:5432,db.example.invalid:5432/db", {}, False),
+        ("postgres://u:pw@127.0.0.1:5432,localhost:5433/db", {}, True),
+        ("postgres://u:pw@LOCALHOST./db", {}, True),
+        ("postgres://u:pw@127.0.0.2/db", {}, True),
+        ("postgres://u:pw@[::1]:5432/db", {}, True),
+        ("postgres://u:pw@/db?host=%2Ftmp", {}, True),
+        ("postgres://u:pw@localhost/db", {"PGHOST": "db.example.invalid"}, True),  # the URL's host wins
+        ("postgresql+psycopg://u:pw@db.example.invalid/db", {}, False),
+        ("mysql://u:pw@db.example.invalid/db", {}, False),
+        ("mysql://u:pw@127.0.0.1/db", {}, True),
+    ],
+)
+def test_is_local_reads_every_source_the_driver_honours(
+    url: str, environ: dict[str, str], local: bool
+) -> None:
+    assert is_local(url, environ) is local
+
+
+def test_a_broken_ipv6_bracket_is_a_malformed_url() -> None:
+    with pytest.raises(ValueError, match="IPv6"):
+        is_local("postgres://u:pw@[::1/db", {})
