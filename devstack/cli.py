@@ -96,6 +96,7 @@ def install(c: Context, force: bool, service: str | None) -> None:
 def migrate(c: Context, service: str, stop_servers: bool, allow_remote: bool) -> None:
     def body() -> None:
         stack = stack_of(c, stop_servers, allow_remote)
+        stack.check_targets([registry.get(service)])  # before any connection
         with run_lock(stack.settings):
             stack.migrate(registry.get(service))
 
@@ -114,8 +115,9 @@ def seed(
         svc = registry.get(service)
         config = seed_config(c)
         stack = stack_of(c, stop_servers, allow_remote, repair)
+        stack.check_targets([svc])  # before any connection
         with run_lock(stack.settings):
-            last = stack.cache.last_seeds()
+            last = {svc.name: stack.cache.state(svc).last_seed}
             options = options_mod.resolve(given, config, last)
             options_mod.refuse_shrinking(options, last)
             stack.seed(svc, options)
@@ -137,6 +139,7 @@ def sync(
     def body() -> None:
         check_transport(via)
         stack = stack_of(c, stop_servers, allow_remote)
+        stack.check_targets()  # before any connection
         with run_lock(stack.settings):
             try:
                 stack.sync_via(via, timeout, keep_workers)

@@ -63,6 +63,7 @@ def seed_all(stack: Stack, run: Run) -> None:
     """Bring every service to the verified state, skipping what is already done."""
     if run.offline and run.via == "broker":
         raise UsageError("--offline and --sync broker contradict each other; drop one of them.")
+    stack.check_targets()  # before any connection: a refusal is the answer, not a connect error
     started = time.perf_counter()
     stack.console.header("seed-all")
     options = resolve(run.given, run.config)

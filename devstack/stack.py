@@ -18,7 +18,7 @@ from devstack.commands import manage, manage_json
 from devstack.config import Settings
 from devstack.console import Console
 from devstack.errors import StackError, StepError, VerifyError
-from devstack.guards import check_writable
+from devstack.guards import check_target, check_writable
 from devstack.options import SeedOptions
 from devstack.recorder import Outcome, Recorder, StepResult
 from devstack.state import UNCOUNTED, ServiceState
@@ -53,6 +53,11 @@ class Stack:
 
     def run(self, name: str, action: Callable[[], Outcome]) -> StepResult:
         return self.recorder.run(name, action)
+
+    def check_targets(self, services: Iterable[registry.Service] = registry.SERVICES) -> None:
+        """Refuse remote or production databases before any connection is opened."""
+        for service in services:
+            check_target(self.settings, service)
 
     def guard(self, service: registry.Service) -> None:
         own = workers.own_pids(self.settings)

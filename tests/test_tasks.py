@@ -196,3 +196,19 @@ def test_flag_values_reach_the_library_typed(tasks: ModuleType, tmp_path: Path, 
     monkeypatch.setattr(cli, "seed", lambda c, service, given, *rest: seen.update(given))
     tasks.ns["seed.helpdesk"].body(context(tmp_path), employees=tasks.COUNTS["employees"]("12"))
     assert seen == {"employees": 12, "tickets": None, "seed": None}
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs"),
+    [("seed-all", {"offline": True}), ("seed.helpdesk", {}), ("migrate.helpdesk", {}), ("sync", {})],
+)
+def test_writing_tasks_refuse_a_remote_database_before_connecting(
+    tasks: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, kwargs: dict[str, Any]
+) -> None:
+    remote = {n: "" for n in ("auth", "workflow", "helpdesk")}
+    remote["helpdesk"] = "postgres://u:p%40ss@/db?host=db.example.invalid"
+    with pytest.raises(Exit) as caught:
+        tasks.ns[name].body(context(tmp_path, databases=remote), **kwargs)
+    assert caught.value.code == 3
+    err = capsys.readouterr().err
+    assert "may not be on this machine" in err and "p%40ss" not in err
