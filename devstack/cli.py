@@ -3,29 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
-import os
 import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
-from devstack import fastpath, pipeline, rabbit, registry, workers
+from devstack import fastpath, pipeline, rabbit, registry, signals, workers
 from devstack import options as options_mod
 from devstack.broker import status as broker_status
+from devstack.commands import kill_children
 from devstack.console import Console
 from devstack.errors import GuardError, StackError, UsageError, VerifyError
 from devstack.holders import find_holders, sqlite_path
 from devstack.lock import run_lock
 from devstack.reset import reset
 from devstack.stack import Stack
-from devstack.urls import mask_url
+from devstack.urls import mask_text, mask_url
 
 T = TypeVar("T")
 
@@ -56,22 +57,67 @@ def seed_config(c: Context) -> dict[str, int]:
 
 
 def guarded(body: Callable[[], T]) -> T:
-    """Run a task body; a ``StackError`` becomes one sentence and its exit code."""
+    """Run a task body; every failure becomes one sentence and an exit code.
+
+    ``StackError`` carries its own code. Ctrl-C, SIGTERM and SIGHUP stop the service commands
+    still running (their transactions roll back) and exit 130 or 128 + the signal. A fault of
+    the machine (a read-only folder, a full disk) names the file; only a real bug asks for a report.
+    """
     try:
-        return body()
+        with signals.handled():
+            return body()
     except StackError as exc:
         Console().error(str(exc))
         raise Exit(code=exc.code) from None
+    except signals.Terminated as exc:
+        kill_children()
+        Console().error(
+            f"Stopped by {exc.name}: running service commands were stopped and their changes rolled "
+            "back, the lock is released; rerun the same command to finish."
+        )
+        raise Exit(code=128 + exc.signum) from None
     except KeyboardInterrupt:
+        kill_children()
         Console().error("Interrupted; rerun the same command to finish, completed steps are skipped.")
         raise Exit(code=130) from None
-    except Exception as exc:  # a bug, not a user error: keep the traceback in a file
-        path = Path(tempfile.gettempdir()) / f"devstack-error-{os.getpid()}.log"
-        path.write_text(traceback.format_exc(), encoding="utf-8")
-        Console().error(
-            f"Unexpected {type(exc).__name__}: {exc}; the traceback is in {path}, please report it."
-        )
+    except OSError as exc:
+        sentence = environment_fault(exc)
+        if sentence is None:
+            raise_bug(exc)
+        Console().error(sentence)
         raise Exit(code=1) from None
+    except Exception as exc:
+        raise_bug(exc)
+
+
+FAULTS = {
+    errno.EROFS: "is on a read-only file system",
+    errno.EACCES: "may not be written by this user",
+    errno.EPERM: "may not be written by this user",
+    errno.ENOSPC: "cannot be written: the disk is full",
+    errno.EDQUOT: "cannot be written: the disk quota is used up",
+}
+
+
+def environment_fault(exc: OSError) -> str | None:
+    """One sentence for a fault of the machine rather than of the runner, else None."""
+    if exc.errno not in FAULTS:
+        return None
+    where = exc.filename or "a file of the checkout"
+    return (
+        f"{where} {FAULTS[exc.errno]}; free space or fix the permissions, then rerun "
+        "(nothing was changed that a rerun does not finish)."
+    )
+
+
+def raise_bug(exc: BaseException) -> NoReturn:
+    """Keep the traceback (passwords masked) in a folder only this user can read; exit 1."""
+    folder = Path(tempfile.mkdtemp(prefix="devstack-error-"))  # created 0700
+    path = folder / "traceback.log"
+    path.write_text(mask_text(traceback.format_exc()), encoding="utf-8")
+    what = f"{type(exc).__name__}: {mask_text(str(exc))}"
+    Console().error(f"Unexpected {what}; the traceback is in {path}, please report it.")
+    raise Exit(code=1) from None
 
 
 def check_rabbit(c: Context, timeout: float, url: str | None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,22 +50,54 @@ def manage_command(settings: Settings, service: Service, *args: str) -> list[str
     return [str(python_of(settings, service)), "manage.py", *args]
 
 
+_children: set[subprocess.Popen[str]] = set()
+_children_lock = threading.Lock()
+
+
+def run_child(
+    command: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a service command to its end, known to :func:`kill_children` while it runs."""
+    with subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if stdin is not None else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    ) as proc:
+        with _children_lock:
+            _children.add(proc)
+        try:
+            out, err = proc.communicate(stdin)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            with _children_lock:
+                _children.discard(proc)
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def kill_children() -> int:
+    """Kill every service command still running (its transaction is rolled back); return how many."""
+    with _children_lock:
+        running = [p for p in _children if p.poll() is None]
+    for proc in running:
+        proc.kill()
+    return len(running)
+
+
 def manage(
     settings: Settings, service: Service, *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py <args>``; on failure raise ``StepError`` with the command's own sentence."""
     command = manage_command(settings, service, *args)
-    done = subprocess.run(
-        command,
-        cwd=service.folder(settings.root),
-        env=child_env(settings, service),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        check=False,
-    )
+    done = run_child(command, service.folder(settings.root), child_env(settings, service), stdin)
     if done.returncode != 0:
         log = write_log(settings, service, args[0], done)
         raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")

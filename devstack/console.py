@@ -6,17 +6,17 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
 from colorama import Fore, Style, just_fix_windows_console
 
 
-def wants_color(stream: TextIO, environ: dict[str, str] | None = None) -> bool:
-    """Tell whether to colour ``stream``: a terminal, and ``NO_COLOR`` not set."""
+def wants_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Tell whether to colour ``stream``: a terminal, ``NO_COLOR`` not set, ``TERM`` not dumb."""
     env = os.environ if environ is None else environ
-    if env.get("NO_COLOR"):
+    if env.get("NO_COLOR") or env.get("TERM", "").strip().lower() == "dumb":
         return False
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
@@ -37,7 +37,11 @@ class Console:
         return "".join(styles) + text + Style.RESET_ALL
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        try:
+            print(text, file=self.stream, flush=True)
+        except BrokenPipeError:  # `inv seed-all | head -2`: the reader left; the run goes on quietly
+            self.stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
+            self.color = False
 
     def header(self, text: str) -> None:
         self._print(self._paint(f"== {text}", Style.BRIGHT))

@@ -48,3 +48,19 @@ def test_progress_ticks_while_a_step_runs_and_stops_after() -> None:
     time.sleep(0.15)
     assert out.getvalue() == said
     assert "... seed.helpdesk still running" in said
+
+
+def test_dumb_terminals_get_no_colour() -> None:
+    assert wants_color(Tty(), {}) is True
+    assert wants_color(Tty(), {"TERM": "dumb"}) is False
+    assert wants_color(Tty(), {"NO_COLOR": "1"}) is False
+
+
+def test_a_closed_pipe_silences_output_without_failing() -> None:
+    class Closed(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    console = Console(Closed(), color=False)
+    console.info("first")
+    console.info("second")  # nothing raised: the run goes on

@@ -10,10 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
+import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from devstack.venvs import venv_python
@@ -150,3 +154,34 @@ def test_a_service_seeded_with_its_own_seed_stays_valid(repo: Path) -> None:
     facts = json.loads(ok(repo, "verify", "--json").stdout)
     assert facts["ok"] is True and facts["options"]["seeds"]["helpdesk"] == 3
     assert facts["options"]["seeds"]["auth"] == 7
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is a hard kill on Windows")
+def test_sigterm_during_a_large_seed_leaves_no_process_and_no_change(repo: Path) -> None:
+    before = counts(repo)
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "invoke", "seed.helpdesk", "--tickets", "300000"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait until the seed command itself is running
+        if line.startswith("-> seed.helpdesk"):
+            break
+    seeding = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    while not any("seed" in " ".join(c.cmdline()) for c in seeding.children(recursive=True)):
+        assert time.monotonic() < deadline, "the seed command did not start"
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Stopped by SIGTERM" in err and "rolled back" in err
+    left = [p for p in psutil.process_iter(["cwd"]) if str(repo) in (p.info["cwd"] or "")]
+    assert left == []
+    assert counts(repo) == before

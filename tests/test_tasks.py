@@ -212,3 +212,39 @@ def test_writing_tasks_refuse_a_remote_database_before_connecting(
     assert caught.value.code == 3
     err = capsys.readouterr().err
     assert "may not be on this machine" in err and "p%40ss" not in err
+
+
+def test_a_fault_of_the_machine_is_one_sentence_not_a_bug(capsys: pytest.CaptureFixture[str]) -> None:
+    import errno
+
+    from devstack import cli
+
+    def full() -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", "services/helpdesk/db.sqlite3")
+
+    with pytest.raises(Exit) as caught:
+        cli.guarded(full)
+    assert caught.value.code == 1
+    err = capsys.readouterr().err
+    assert "services/helpdesk/db.sqlite3 cannot be written: the disk is full" in err
+    assert "please report" not in err
+
+
+def test_a_bug_keeps_its_masked_traceback_where_only_the_user_can_read_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import stat
+
+    from devstack import cli
+
+    def bug() -> None:
+        raise RuntimeError("cannot reach amqp://user:Le@k/y@host//")
+
+    with pytest.raises(Exit):
+        cli.guarded(bug)
+    err = capsys.readouterr().err
+    assert "please report it" in err and "Le@k" not in err
+    log = Path(err.split("the traceback is in ")[1].split(", please")[0])
+    assert "Le@k" not in log.read_text(encoding="utf-8")
+    if sys.platform != "win32":
+        assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
