@@ -8,6 +8,7 @@ and each value flag parses into a typed value while Invoke reads the command lin
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from devstack.options import SEED_HELP
 
 ROOT = Path(__file__).resolve().parent
 flags.show_placeholders()
+if _config_problems := config.precheck(ROOT):  # Invoke would stop on these with a traceback
+    print("ERROR " + " ".join(_config_problems), file=sys.stderr)
+    raise SystemExit(2)
 
 #: Count flags by runner key: every registry seed flag, then the random seed.
 COUNTS: dict[str, type[flags.Checked[int]]] = {

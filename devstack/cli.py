@@ -32,12 +32,17 @@ T = TypeVar("T")
 
 
 def section(c: Context) -> Mapping[str, Any]:
-    return c.config.get("devstack", {}) or {}
+    """The ``devstack`` section of the config; anything but a mapping is one sentence, exit 2."""
+    found = c.config.get("devstack", {}) or {}
+    if not config_mod.is_mapping(found):
+        raise UsageError(" ".join(config_mod.validate(found, config_mod.layers_of(c.config))))
+    return found
 
 
 def settings_of(c: Context, allow_remote: bool = False) -> config_mod.Settings:
     conf = section(c)
-    settings = config_mod.from_config(conf, Path(str(conf.get("root") or ".")).resolve())
+    root = Path(str(conf.get("root") or ".")).resolve()
+    settings = config_mod.from_config(conf, root, config_mod.layers_of(c.config))
     if allow_remote:
         settings = dataclasses.replace(settings, allow_remote=True)
     return settings

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from invoke.config import DataProxy
+from invoke.vendor import yaml
 
 from devstack import registry
 from devstack.errors import UsageError
@@ -18,8 +23,10 @@ BROKER_ENV = "CELERY_BROKER_URL"
 DEFAULTS: dict[str, Any] = {
     "broker_url": "",
     "venv": ".venv",
-    "lock_timeout": 10.0,
-    "stop_grace": 5.0,
+    # Durations are text here: Invoke would cast INVOKE_DEVSTACK_LOCK_TIMEOUT=abc with float()
+    # and fail with a traceback; as text they reach the check below, which names the variable.
+    "lock_timeout": "10",
+    "stop_grace": "5",
     "allow_remote": False,
     "stop_servers": False,
     "backup_dir": "backups",
@@ -60,8 +67,134 @@ def resolve_broker_url(configured: str | None, environ: Mapping[str, str] = os.e
     return configured or environ.get(BROKER_ENV) or DEFAULT_BROKER_URL
 
 
-def from_config(config: Mapping[str, Any], root: Path) -> Settings:
-    """Build ``Settings`` from the ``devstack`` section of an Invoke config."""
+#: Where a setting can come from, in Invoke's order of precedence (highest first).
+SOURCES = (
+    ("_runtime", "the -f config file"),
+    ("_env", "INVOKE_DEVSTACK_{KEY}"),
+    ("_project", "invoke.yaml (or .yml/.json) next to tasks.py"),
+    ("_user", "~/.invoke.yaml"),
+    ("_system", "/etc/invoke.yaml"),
+)
+BOOLS = ("allow_remote", "stop_servers")
+TEXTS = ("broker_url", "venv", "backup_dir", "log_dir")
+CHOICES = {"sync": ("local", "broker")}
+#: Keys Invoke itself or the task file add to the section.
+INTERNAL = ("root",)
+
+
+def source_of(layers: Mapping[str, tuple[Any, str]], *path: str) -> str:
+    """Name where a setting came from: the highest layer of Invoke's config that holds it.
+
+    ``layers`` maps each attribute of ``SOURCES`` to the layer's data and a label (the file).
+    """
+    missing = object()
+    for attribute, _ in SOURCES:
+        data, label = layers.get(attribute, (None, ""))
+        node: Any = data or {}
+        for part in ("devstack", *path):
+            node = node.get(part, missing) if isinstance(node, Mapping) else missing
+        if node is not missing:
+            return label.replace("{KEY}", "_".join(path).upper())
+    return "the defaults"
+
+
+def layers_of(config: Any) -> dict[str, tuple[Any, str]]:
+    """Each layer of an Invoke config, labelled with the file it came from where there is one."""
+    found = {}
+    for attribute, label in SOURCES:
+        path = getattr(config, f"{attribute}_path", None)
+        found[attribute] = (getattr(config, attribute, None), str(path) if path else label)
+    return found
+
+
+def is_mapping(value: object) -> bool:
+    """A mapping, or Invoke's view of one (``DataProxy`` is not a ``Mapping``)."""
+    return isinstance(value, Mapping | DataProxy)
+
+
+def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = None) -> list[str]:
+    """Check every setting of the ``devstack`` section; one sentence per problem, naming its source."""
+
+    def where(*path: str) -> str:
+        return source_of(layers, *path) if layers is not None else "config"
+
+    if not is_mapping(section):
+        return [
+            f"The devstack setting must be a mapping of settings, got {type(section).__name__} ({where()})."
+        ]
+    problems: list[str] = []
+    for key in section:  # type: ignore[attr-defined]  # a Mapping or Invoke's DataProxy
+        value = section[key]  # type: ignore[index]
+        if key in INTERNAL:
+            continue
+        if key not in DEFAULTS:
+            hint = difflib.get_close_matches(str(key), list(DEFAULTS), n=1)
+            guess = f"; did you mean devstack.{hint[0]}" if hint else f"; known: {', '.join(DEFAULTS)}"
+            problems.append(f"The setting devstack.{key} is unknown{guess} ({where(str(key))}).")
+        elif key in TEXTS and (not isinstance(value, str) or (key == "venv" and not value.strip())):
+            problems.append(f"The setting devstack.{key} must be text, got {value!r} ({where(key)}).")
+        elif key in BOOLS and not isinstance(value, bool) and str(value).strip().lower() not in BOOL_TEXT:
+            problems.append(
+                f"The setting devstack.{key} must be true or false, got {value!r} ({where(key)})."
+            )
+        elif key in ("lock_timeout", "stop_grace"):
+            try:
+                _seconds(key, value)
+            except UsageError as exc:
+                problems.append(f"{str(exc).rstrip('.')} ({where(key)}).")
+        elif key in CHOICES and value not in ("", None, *CHOICES[key]):
+            allowed = " or ".join(CHOICES[key])
+            problems.append(f"The setting devstack.{key} must be {allowed}, got {value!r} ({where(key)}).")
+        elif key == "databases":
+            problems += _databases(value, where)
+        elif key == "seed" and not is_mapping(value):
+            problems.append(
+                f"The setting devstack.seed must be a mapping such as {{tickets: 100}}, got {value!r} "
+                f"({where(key)})."
+            )
+    return problems
+
+
+def _databases(value: object, where: Callable[..., str]) -> list[str]:
+    if not is_mapping(value):
+        return [
+            f"The setting devstack.databases must map service names to database URLs, got {value!r} "
+            f"({where('databases')})."
+        ]
+    problems = []
+    for name in value:  # type: ignore[attr-defined]
+        url = value[name]  # type: ignore[index]
+        if name not in registry.NAMES:
+            hint = difflib.get_close_matches(str(name), registry.NAMES, n=1)
+            guess = f"; did you mean {hint[0]}" if hint else f"; use {', '.join(registry.NAMES)}"
+            problems.append(
+                f"devstack.databases names the unknown service {name}{guess} ({where('databases', name)})."
+            )
+        elif url is not None and not isinstance(url, str):
+            problems.append(
+                f"devstack.databases.{name} must be a database URL, got {url!r} ({where('databases', name)})."
+            )
+        elif url and in_memory(url):
+            problems.append(
+                f"devstack.databases.{name} is an in-memory SQLite database, which loses everything between "
+                f"commands; give a file (sqlite:///path) or leave it empty ({where('databases', name)})."
+            )
+    return problems
+
+
+def in_memory(url: str) -> bool:
+    """Tell whether a database URL is an in-memory SQLite database (``sqlite://``, ``sqlite:///``)."""
+    scheme, _, rest = url.strip().partition("://")
+    return scheme.lower() == "sqlite" and rest.lstrip("/") in ("", ":memory:")
+
+
+def from_config(
+    config: Mapping[str, Any], root: Path, layers: Mapping[str, tuple[Any, str]] | None = None
+) -> Settings:
+    """Build ``Settings`` from the ``devstack`` section of an Invoke config, validated first."""
+    problems = validate(config, layers)
+    if problems:
+        raise UsageError(" ".join(problems))
     merged = {**DEFAULTS, **dict(config)}
     return Settings(
         root=root,
@@ -81,12 +214,80 @@ def _seconds(key: str, value: object) -> float:
         seconds = float(str(value))
     except ValueError:
         seconds = -1.0
-    if seconds < 0:
-        raise UsageError(f"The setting devstack.{key} must be a number of seconds, got '{value}'.")
+    if (
+        seconds != seconds
+        or seconds in (float("inf"), float("-inf"))
+        or seconds < 0
+        or isinstance(value, bool)
+    ):
+        raise UsageError(f"The setting devstack.{key} must be a finite number of seconds, got '{value}'.")
     return seconds
+
+
+BOOL_TEXT = {"1", "0", "true", "false", "yes", "no", "on", "off", ""}
 
 
 def as_bool(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in {"1", "true", "yes", "on"}
     return bool(value)
+
+
+#: Config files Invoke loads besides the runtime ``-f`` file: next to tasks.py, the user's, the system's.
+FILE_NAMES = ("invoke.yaml", "invoke.yml", "invoke.json")
+
+
+def config_files(root: Path) -> list[Path]:
+    folders = [root, Path.home(), Path("/etc")]
+    names = [*FILE_NAMES, *(f".{n}" for n in FILE_NAMES)]
+    return [
+        f / n for f in folders for n in names if (f / n).is_file() and (f != root or not n.startswith("."))
+    ]
+
+
+def precheck(root: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
+    """Check what Invoke itself would fail on with a traceback, before it loads anything.
+
+    Invoke parses the config files and casts ``INVOKE_*`` variables on its own: a file that is
+    not text, not YAML/JSON or not a mapping, a setting whose kind clashes with the default (a
+    list where a mapping belongs), or a variable naming a whole section, stops it with a traceback.
+    """
+    problems: list[str] = []
+    for path in config_files(root):
+        try:
+            text = path.read_bytes().decode("utf-8")
+            data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)  # type: ignore[no-untyped-call]
+        except UnicodeDecodeError:
+            problems.append(f"{path} is not a text file; fix or remove it.")
+            continue
+        except (ValueError, yaml.YAMLError) as exc:
+            where = getattr(exc, "problem_mark", None)
+            line = f" at line {where.line + 1}" if where is not None else ""
+            problems.append(f"{path} is not valid {path.suffix.lstrip('.').upper()}{line}; fix or remove it.")
+            continue
+        if data is None:
+            continue
+        if not isinstance(data, Mapping):
+            problems.append(f"{path} must hold a mapping of settings, not {type(data).__name__}.")
+            continue
+        section = data.get("devstack")
+        if section is None:
+            continue
+        if not isinstance(section, Mapping):
+            problems.append(
+                f"devstack in {path} must be a mapping of settings, not {type(section).__name__}."
+            )
+            continue
+        for key in ("databases", "seed"):
+            if key in section and section[key] is not None and not isinstance(section[key], Mapping):
+                problems.append(
+                    f"devstack.{key} in {path} must be a mapping, got {section[key]!r}: "
+                    + ("give one URL per service." if key == "databases" else "for example {tickets: 100}.")
+                )
+    for key in ("DATABASES", "SEED"):
+        if f"INVOKE_DEVSTACK_{key}" in environ:
+            problems.append(
+                f"INVOKE_DEVSTACK_{key} cannot set a whole section; set one entry, such as "
+                f"INVOKE_DEVSTACK_{key}_{'HELPDESK' if key == 'DATABASES' else 'TICKETS'}."
+            )
+    return problems

@@ -51,5 +51,82 @@ def test_invoke_env_beats_project_file_which_beats_defaults(
 def test_bad_durations_in_config_are_usage_errors(tmp_path: Path) -> None:
     from devstack.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"devstack\.lock_timeout must be a number of seconds"):
+    with pytest.raises(UsageError, match=r"devstack\.lock_timeout must be a finite number of seconds"):
         config.from_config({"lock_timeout": "soon"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        ({"broker-url": "amqp://x"}, "devstack.broker-url is unknown; did you mean devstack.broker_url"),
+        ({"databses": {}}, "devstack.databses is unknown; did you mean devstack.databases"),
+        ({"venv": None}, "devstack.venv must be text, got None"),
+        ({"venv": "  "}, "devstack.venv must be text"),
+        ({"lock_timeout": "abc"}, "devstack.lock_timeout must be a finite number of seconds, got 'abc'"),
+        ({"lock_timeout": "nan"}, "finite number of seconds"),
+        ({"stop_grace": float("inf")}, "finite number of seconds"),
+        ({"stop_grace": -1}, "finite number of seconds"),
+        ({"lock_timeout": True}, "finite number of seconds"),
+        ({"allow_remote": "maybe"}, "devstack.allow_remote must be true or false"),
+        ({"sync": "pigeon"}, "devstack.sync must be local or broker"),
+        ({"databases": 5}, "devstack.databases must map service names to database URLs"),
+        ({"databases": {"helpdsk": ""}}, "unknown service helpdsk; did you mean helpdesk"),
+        ({"databases": {"auth": 5}}, "devstack.databases.auth must be a database URL"),
+        ({"databases": {"auth": "sqlite:///"}}, "in-memory SQLite database"),
+        ({"databases": {"auth": "sqlite://"}}, "in-memory SQLite database"),
+        ({"seed": 5}, "devstack.seed must be a mapping"),
+    ],
+)
+def test_every_bad_setting_is_one_sentence(section: dict[str, object], message: str) -> None:
+    problems = config.validate(section)
+    assert len(problems) == 1 and message in problems[0], problems
+    with pytest.raises(config.UsageError) as caught:
+        config.from_config(section, Path("."))
+    assert caught.value.code == 2
+
+
+def test_a_section_that_is_not_a_mapping() -> None:
+    assert config.validate([1]) == ["The devstack setting must be a mapping of settings, got list (config)."]
+
+
+def test_good_settings_pass() -> None:
+    good = {"lock_timeout": 3, "stop_grace": "2.5", "allow_remote": "yes", "sync": "broker", "root": "/x"}
+    assert config.validate({**good, "databases": {"auth": "sqlite:////tmp/a.db"}, "seed": {}}) == []
+
+
+def test_the_source_of_a_setting_is_named() -> None:
+    layers = {
+        "_env": ({"devstack": {"lock_timeout": "abc"}}, "INVOKE_DEVSTACK_{KEY}"),
+        "_project": ({"devstack": {"venv": None}}, "/repo/invoke.yaml"),
+    }
+    problems = config.validate({"lock_timeout": "abc", "venv": None}, layers)
+    assert "(INVOKE_DEVSTACK_LOCK_TIMEOUT)" in problems[0] and "(/repo/invoke.yaml)" in problems[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("invoke.yaml", b"devstack:\n  lock_timeout: [\n", "is not valid YAML at line 3"),
+        ("invoke.yaml", b"\x00\x01\xff", "is not a text file"),
+        ("invoke.json", b"{nope", "is not valid JSON"),
+        ("invoke.yml", b"- 1\n", "must hold a mapping of settings, not list"),
+        ("invoke.yaml", b"devstack: [1]\n", "devstack in"),
+        ("invoke.yaml", b"devstack:\n  databases: 5\n", "devstack.databases in"),
+        ("invoke.yaml", b"devstack:\n  seed: 5\n", "devstack.seed in"),
+    ],
+)
+def test_files_invoke_would_choke_on_are_caught_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, content: bytes, message: str
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / name).write_bytes(content)
+    problems = config.precheck(tmp_path, {})
+    assert len(problems) == 1 and message in problems[0] and name in problems[0]
+
+
+def test_a_variable_for_a_whole_section_is_refused(tmp_path: Path) -> None:
+    problems = config.precheck(tmp_path, {"INVOKE_DEVSTACK_DATABASES": "x"})
+    assert problems == [
+        "INVOKE_DEVSTACK_DATABASES cannot set a whole section; set one entry, such as "
+        "INVOKE_DEVSTACK_DATABASES_HELPDESK."
+    ]
