@@ -69,6 +69,7 @@ def make_task(
     helps: dict[str, str] | None = None,
     pre: Iterable[Task[Any]] = (),
     last: str = "as last seeded",
+    writes: bool = True,
 ) -> Task[Any]:
     """Build a task whose flags are the count flags ``counts`` followed by ``params``.
 
@@ -80,6 +81,11 @@ def make_task(
     def run(c: Context, **values: Any) -> None:
         values = {**defaults, **values}  # callers other than Invoke may leave flags out
         try:
+            if writes and c.config.get("run", {}).get("dry"):
+                raise UsageError(
+                    f"'inv --dry {name}' would still write (Invoke's --dry only echoes shell commands); "
+                    "run it without --dry, or use 'inv status' to see the stack."
+                )
             given = {key: flags.value(values.pop(key), COUNTS[key]) for key in counts}
             if counts:
                 body(c, given, **values)
@@ -114,6 +120,7 @@ check_rabbit = make_task(
     _check_rabbit,
     "check-rabbit",
     "Check that RabbitMQ answers: TCP, AMQP login, virtual host.",
+    writes=False,
     params=(("timeout", SECONDS("timeout")("0")), ("url", URL(""))),
     helps={
         "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
@@ -252,6 +259,7 @@ verify = make_task(
     _verify,
     "verify",
     "Check seeded rows, mirrors, pending events and integrity.",
+    writes=False,
     counts=ALL_COUNTS,
     params=(("json", False),),
     helps={"json": "print the findings as one JSON document (default: off)"},
@@ -267,6 +275,7 @@ status = make_task(
     _status,
     "status",
     "Show databases, migrations, rows, events, holders and RabbitMQ.",
+    writes=False,
     params=(("json", False),),
     helps=HELP,
 )
@@ -333,6 +342,7 @@ workers = Collection(
         _workers_status,
         "status",
         "Show the runner's workers and each sync queue's backlog and consumers.",
+        writes=False,
         params=(("json", False),),
         helps=HELP,
     ),

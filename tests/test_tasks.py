@@ -248,3 +248,16 @@ def test_a_bug_keeps_its_masked_traceback_where_only_the_user_can_read_it(
     assert "Le@k" not in log.read_text(encoding="utf-8")
     if sys.platform != "win32":
         assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+
+
+def test_dry_is_refused_by_every_task_that_writes(
+    tasks: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    section = {**config.DEFAULTS, "root": str(tmp_path)}
+    dry = MockContext(config=Config(overrides={"devstack": section, "run": {"dry": True}}))
+    for name in ("seed-all", "reset.helpdesk", "install", "migrate.auth", "sync", "workers.start"):
+        with pytest.raises(Exit) as caught:
+            tasks.ns[name].body(dry)
+        assert caught.value.code == 2, name
+    assert "would still write" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
