@@ -614,6 +614,9 @@ def run_seed(employees: object = 0, seed: object = DEFAULT_SEED, repair: bool = 
         report.merge(seed_tts(passwords, policy))
         report.merge(seed_hdts(passwords, policy))
         report.merge(seed_employees(options["employees"], options["seed"], passwords, policy))
+        from .accounts import seed_accounts  # accounts builds on this module's sync_rows
+
+        report.merge(seed_accounts(passwords, policy))
         mark = SeedMark.objects.filter(name=SEED_MARK_NAME).first()
         if report.changed or mark is None or mark.options != options:
             SeedMark.objects.update_or_create(name=SEED_MARK_NAME, defaults={"options": options})

@@ -12,6 +12,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import F
 
 from . import outbox
+from .accounts import with_admin
 from .models import Employee, OutboxEvent, Role, SeedMark, System, User, UserSystemRole
 from .seeding import SERVICE, LastSeed, model_counts, seeded_state
 
@@ -100,7 +101,7 @@ def stack_state(alias: str = DEFAULT_DB_ALIAS, edits: bool = False) -> dict[str,
         report["last_seed"] = mark.options if mark else None
         last = LastSeed.from_options(report["last_seed"])
         if last is not None and report["counts"] is not None:
-            report["seeded"] = seeded_state(last, edits=edits)
+            report["seeded"] = with_admin(seeded_state(last, edits=edits), edits=edits)
     if report["counts"] is not None and OutboxEvent._meta.db_table in tables:
         problems = integrity_problems(connection)
         report["integrity"] = {"ok": not problems, "problems": problems}

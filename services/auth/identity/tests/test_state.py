@@ -43,7 +43,7 @@ def test_stack_state_after_seeding(run: Run, tmp_path: Path) -> None:
     """After a seed the report shows counts, pending events per queue and the seed options."""
     run("seed", "--employees", "3")
     state = json.loads(run("stack_state", "--json")[0])
-    assert state["counts"] == {"System": 4, "Role": 8, "User": 13, "UserSystemRole": 13, "Employee": 11}
+    assert state["counts"] == {"System": 4, "Role": 8, "User": 14, "UserSystemRole": 13, "Employee": 11}
     assert state["pending_events"] == {
         "tts.role.sync": 4,
         "tts.user_system_role.sync": 9,
