@@ -1,21 +1,30 @@
-"""Sync over the real RabbitMQ, driven by the real ``inv`` in temporary copies of the repo."""
+"""Sync over the real RabbitMQ, driven by the real ``inv`` in temporary copies of the repo.
+
+Everything runs in a RabbitMQ virtual host of this module only (``devstack-test-<uuid>``, given
+to the copies as ``broker_url`` in their ``invoke.yaml``), deleted afterwards: a developer's
+queues in the default virtual host are never touched.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pika
 import psutil
 import pytest
 
-from devstack import registry
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
+from tests.test_dead_letters import private_vhost
 from tests.test_integration import EXPECTED, REPO, counts, inv, ok
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -33,18 +42,63 @@ MIRRORS = {
 }
 
 
-def purge_queues() -> None:
-    connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", 5672))
-    try:
-        for queue in registry.QUEUE_NAMES:
-            channel = connection.channel()
-            try:
-                channel.queue_purge(queue)
-                channel.close()
-            except pika.exceptions.ChannelClosedByBroker:
-                pass  # the queue does not exist yet
-    finally:
-        connection.close()
+EMPLOYEE_Q = "hdts.employee.sync"
+#: A trigger that makes every write of helpdesk's employee mirror fail with OperationalError,
+#: as a broken or locked database would (it names a table that does not exist).
+BREAK_HELPDESK = (
+    "CREATE TRIGGER broken BEFORE INSERT ON helpdesk_externalemployee "
+    "BEGIN INSERT INTO no_such_table VALUES (1); END"
+)
+
+
+def use_broker(repo: Path, url: str) -> None:
+    """Point the copy's runner (and so its services) at ``url``."""
+    (repo / "invoke.yaml").write_text(f"devstack:\n  broker_url: {url}\n", encoding="utf-8")
+
+
+def helpdesk_sql(repo: Path, sql: str) -> None:
+    """Run one statement on helpdesk's SQLite file, closing the connection at once."""
+    with contextlib.closing(sqlite3.connect(repo / "services" / "helpdesk" / "db.sqlite3")) as db:
+        db.execute(sql)
+        db.commit()
+
+
+def start_inv(repo: Path, *args: str) -> subprocess.Popen[str]:
+    """Start the real ``inv`` in the copy without waiting (as ``inv()`` runs it)."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    for name in ("DATABASE_URL", "DJANGO_ENV", "CELERY_BROKER_URL"):
+        env.pop(name, None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def draining(repo: Path, timeout: float) -> None:
+    """Wait until the runner of the copy waits for its events (``manage.py wait_events`` runs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for proc in runner_processes(repo):
+            with contextlib.suppress(psutil.Error):
+                if "wait_events" in proc.cmdline():
+                    return
+        assert time.monotonic() < deadline, f"the sync did not start waiting within {timeout:g} s"
+        time.sleep(0.05)
+
+
+def worker_pid(repo: Path, name: str, timeout: float) -> int:
+    """Wait until the runner of the copy has started worker ``name``; return its PID."""
+    path = repo / ".devstack" / "workers" / f"{name}.json"
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(ValueError, OSError, KeyError):
+            return int(json.loads(path.read_text(encoding="utf-8"))["pid"])
+        assert time.monotonic() < deadline, f"{name} was not started within {timeout:g} s"
+        time.sleep(0.05)
 
 
 def rows(repo: Path, service: str) -> dict[str, list[tuple[object, ...]]]:
@@ -68,9 +122,21 @@ def runner_processes(repo: Path) -> list[psutil.Process]:
 
 
 @pytest.fixture(scope="module")
-def broker_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    purge_queues()
+def vhost_url() -> Iterator[str]:
+    with private_vhost() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def broker_repo(tmp_path_factory: pytest.TempPathFactory, vhost_url: str) -> Path:
     copy = copy_checkout(REPO, tmp_path_factory.mktemp("broker") / "repo")
+    use_broker(copy, vhost_url)
+    connection = pika.BlockingConnection(pika.URLParameters(vhost_url))
+    try:  # the queues an older checkout left: no dead-lettering; the first sync replaces them
+        for queue in ("hdts.user.sync", EMPLOYEE_Q):
+            connection.channel().queue_declare(queue=queue, durable=True)
+    finally:
+        connection.close()
     ok(copy, "seed-all", "--sync", "broker", "--report", "first.json")
     return copy
 
@@ -83,6 +149,18 @@ def test_seed_all_over_the_broker_reaches_the_expected_state(broker_repo: Path) 
     ok(broker_repo, "verify")
     assert runner_processes(broker_repo) == []
     assert not list((broker_repo / ".devstack" / "workers").glob("*.json"))
+
+
+def test_queues_without_dead_lettering_were_replaced(broker_repo: Path, vhost_url: str) -> None:
+    vhost = vhost_url.rsplit("/", 1)[1]
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "arguments", "--formatter", "json"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    held = {row["name"]: {k: v for k, _, v in row["arguments"]} for row in json.loads(listed.stdout)}
+    for queue in ("hdts.user.sync", EMPLOYEE_Q, "tts.role.sync", "tts.user_system_role.sync"):
+        assert held[queue] == {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.dead"}
+        assert held[f"{queue}.dead"] == {}
 
 
 def test_second_broker_run_changes_nothing(broker_repo: Path) -> None:
@@ -100,7 +178,7 @@ def test_local_and_broker_transports_give_identical_rows(
         assert rows(local, service) == rows(broker_repo, service)
 
 
-def test_broker_down_keeps_events_pending_and_a_later_run_delivers(broker_repo: Path) -> None:
+def test_broker_down_keeps_events_pending_and_a_later_run_delivers(broker_repo: Path, vhost_url: str) -> None:
     ok(broker_repo, "seed.auth", "--auth-employees", "5")
     pending = json.loads(ok(broker_repo, "status", "--json").stdout)["services"]["auth"]["pending_events"]
     assert sum(pending.values()) == 5
@@ -113,7 +191,7 @@ def test_broker_down_keeps_events_pending_and_a_later_run_delivers(broker_repo: 
     try:
         done = inv(broker_repo, "sync", "--via", "broker")
     finally:
-        (broker_repo / "invoke.yaml").unlink()
+        use_broker(broker_repo, vhost_url)
     assert done.returncode == 4
     assert "does not answer" in done.stderr
     status = json.loads(ok(broker_repo, "status", "--json").stdout)["services"]
@@ -158,3 +236,84 @@ def test_live_sync_with_workers_started(broker_repo: Path) -> None:
     finally:
         ok(broker_repo, "workers.stop")
     assert runner_processes(broker_repo) == []
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_then_delivered_once_fixed(
+    broker_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNC_MAX_RETRIES", "1")  # the workers give up after one retry (1 s)
+    employees = counts(broker_repo)["auth"]["Employee"]
+    extra = employees - EXPECTED["auth"]["Employee"]
+    helpdesk_sql(broker_repo, BREAK_HELPDESK)
+    try:
+        ok(broker_repo, "seed.auth", "--auth-employees", str(extra + 2))
+        began = time.monotonic()
+        failed = inv(broker_repo, "sync", "--via", "broker", "--timeout", "60")
+        took = time.monotonic() - began
+    finally:
+        helpdesk_sql(broker_repo, "DROP TRIGGER broken")
+    assert failed.returncode == 5, failed.stderr
+    assert f"2 event(s) of {EMPLOYEE_Q} were dead-lettered by helpdesk's worker (rejected: " in failed.stderr
+    assert (
+        "OperationalError: no such table: main.no_such_table (still failing after 1 retries))"
+        in failed.stderr
+    )
+    assert took < 30, f"the sync took {took:.1f} s to report the dead letters"
+    assert runner_processes(broker_repo) == []
+
+    status = json.loads(ok(broker_repo, "workers.status", "--json").stdout)
+    dead = status["dead_letters"][EMPLOYEE_Q]
+    assert dead["count"] == 2
+    assert dead["reason"].startswith("rejected: OperationalError: no such table")
+    shown = ok(broker_repo, "workers.status")
+    assert (
+        f"2 message(s) of {EMPLOYEE_Q} were dead-lettered to {EMPLOYEE_Q}.dead" in shown.stdout + shown.stderr
+    )
+
+    # The cause is gone. The sync runs for one more event (with nothing pending, the pipeline
+    # skips it) and re-delivers the dead letters first.
+    ok(broker_repo, "seed.auth", "--auth-employees", str(extra + 3))
+    done = ok(broker_repo, "sync", "--via", "broker")
+    assert "2 dead-lettered event(s) re-delivered" in done.stdout + done.stderr
+    assert counts(broker_repo)["helpdesk"]["ExternalEmployee"] == employees + 3
+    status = json.loads(ok(broker_repo, "workers.status", "--json").stdout)
+    assert status["dead_letters"][EMPLOYEE_Q] == {"count": 0, "reason": ""}
+    assert runner_processes(broker_repo) == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL does not exist on Windows")
+def test_a_worker_killed_during_a_sync_is_reported_at_once(broker_repo: Path) -> None:
+    employees = counts(broker_repo)["auth"]["Employee"]
+    extra = employees - EXPECTED["auth"]["Employee"]
+    helpdesk_sql(broker_repo, BREAK_HELPDESK)  # helpdesk retries its event: the sync keeps waiting
+    try:
+        ok(broker_repo, "seed.auth", "--auth-employees", str(extra + 1))
+        sync = start_inv(broker_repo, "sync", "--via", "broker", "--timeout", "60")
+        try:
+            pid = worker_pid(broker_repo, "helpdesk-worker", timeout=120)  # after the pre-tasks
+            draining(broker_repo, timeout=60)  # the worker consumes, fails, retries; the sync waits
+            waiting = time.monotonic()
+            time.sleep(1)
+            psutil.Process(pid).kill()
+            killed = time.monotonic()
+            _, stderr = sync.communicate(timeout=120)
+            ended = time.monotonic()
+        finally:
+            if sync.poll() is None:
+                sync.kill()
+                sync.communicate(timeout=30)
+    finally:
+        helpdesk_sql(broker_repo, "DROP TRIGGER broken")
+    assert sync.returncode == 5, stderr
+    assert f"helpdesk-worker (PID {pid}) exited (killed by SIGKILL) while the sync waited" in stderr
+    assert "helpdesk-worker.log) ends with:" in stderr
+    assert ended - killed < 5, f"the death was reported {ended - killed:.1f} s after the kill"
+    assert ended - waiting < 15, f"the sync (--timeout 60) waited {ended - waiting:.1f} s in all"
+    assert runner_processes(broker_repo) == []
+
+    # Nothing was lost: the killed worker's event went back to its queue, for the next sync.
+    ok(broker_repo, "seed.auth", "--auth-employees", str(extra + 2))
+    ok(broker_repo, "sync", "--via", "broker")
+    assert counts(broker_repo)["helpdesk"]["ExternalEmployee"] == employees + 2
+    pending = json.loads(ok(broker_repo, "status", "--json").stdout)["services"]["auth"]["pending_events"]
+    assert sum(pending.values()) == 0
