@@ -20,7 +20,9 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Min
 
+from .accounts import admin_notes, seed_admin
 from .models import Role, RoleUser, SeedMark, Step, Transition, Workflow
+from .passwords import PasswordSource
 
 SERVICE = "workflow"
 DEFAULT_SEED = 7
@@ -561,6 +563,9 @@ def run_seed(seed: int = DEFAULT_SEED, repair: bool = False) -> SeedReport:
     with transaction.atomic():
         models = seed_workflows(seed, repair)
         report = SeedReport(options=options, models=models, counts={})
+        passwords = PasswordSource()
+        report.notes.extend(admin_notes(seed_admin(passwords.hashed, repair, passwords.plain)))
+        report.notes.extend(passwords.notes)
         mark = SeedMark.objects.filter(pk="seed").first()
         if mark is None or mark.options != options or report.changed:
             SeedMark.objects.update_or_create(pk="seed", defaults={"options": options})

@@ -1,6 +1,7 @@
 """Share fixtures of the workflow tests."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,16 @@ def django_db_modify_db_settings(tmp_path_factory: pytest.TempPathFactory) -> No
     if database["ENGINE"] == "django.db.backends.sqlite3":
         test_settings = database.setdefault("TEST", {})
         test_settings["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test.sqlite3")
+
+
+@pytest.fixture(autouse=True)
+def seed_password_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Any) -> Path:
+    """Keep the generated seed password in a temporary file, never in the checkout; hash fast."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    path = tmp_path / "seed-password"
+    monkeypatch.setenv("SEED_PASSWORD_FILE", str(path))
+    monkeypatch.delenv("SEED_USER_PASSWORD", raising=False)
+    return path
 
 
 @pytest.fixture
