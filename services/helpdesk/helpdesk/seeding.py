@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.hashers import make_password
 from django.db import connections, models, router, transaction
 
+from .accounts import admin_notes, seed_admin
 from .models import Department, Employee, ExternalEmployee, HDTSUser, SeedMark, Ticket
 from .passwords import seed_password
 
@@ -733,6 +734,7 @@ def run_seed(
             seed_employees(employees, seed, password, last=last, repair=repair),
             seed_tickets(tickets, seed, employees, last=last, repair=repair),
         ]
+        steps[-1].notes.extend(admin_notes(seed_admin(lambda: password.value, repair)))
         report = SeedReport(options=options, steps=steps, counts=model_counts())
         save_seed_mark(options, report.changed)
     return report
