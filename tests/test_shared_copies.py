@@ -23,12 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Paths inside each consumer's Django app package (``services/<name>/<app>/``) that are shared.
 SHARED_BY_CONSUMERS = ("waiting.py", "tests/broker.py")
+#: Paths inside every service's app package, the publisher's too, that are shared.
+SHARED_BY_ALL = ("passwords.py",)
 
 
 def copies(path: str) -> list[Path]:
-    """Return every consumer's copy of ``path``; fail when a consumer has none or several."""
+    """Return each sharing service's copy of ``path``; fail when one of them has none or several."""
     found: list[Path] = []
-    for consumer in registry.consumers():
+    for consumer in registry.SERVICES if path in SHARED_BY_ALL else registry.consumers():
         mine = sorted(consumer.folder(REPO).glob(f"*/{path}"))
         mine = [p for p in mine if ".venv" not in p.parts]
         assert len(mine) == 1, (
@@ -39,7 +41,7 @@ def copies(path: str) -> list[Path]:
     return found
 
 
-@pytest.mark.parametrize("path", SHARED_BY_CONSUMERS)
+@pytest.mark.parametrize("path", [*SHARED_BY_CONSUMERS, *SHARED_BY_ALL])
 def test_consumers_share_identical_copies(path: str) -> None:
     files = copies(path)
     assert len(files) >= 2, f"{path} is shared by fewer than two consumers; drop it from the list."
