@@ -122,7 +122,7 @@ SERVICES: tuple[Service, ...] = (
         rows=(
             Rows("System", 4),
             Rows("Role", 8),
-            Rows("User", 13),
+            Rows("User", 14),  # 13 seeded accounts and the administrator admin@example.com
             Rows("UserSystemRole", 13),
             Rows("Employee", FIXED_EMPLOYEES, plus="auth_employees"),
         ),

@@ -14,7 +14,7 @@ def states_for(options: SeedOptions) -> dict[str, ServiceState]:
 
 def test_default_expected_state_is_domain_table() -> None:
     expected = expected_counts(SeedOptions())
-    assert expected["auth"] == {"System": 4, "Role": 8, "User": 13, "UserSystemRole": 13, "Employee": 8}
+    assert expected["auth"] == {"System": 4, "Role": 8, "User": 14, "UserSystemRole": 13, "Employee": 8}
     assert expected["workflow"] == {"Role": 4, "RoleUser": 9, "Workflow": 5, "Step": 11, "Transition": 9}
     assert expected["helpdesk"] == {"Employee": 50, "Ticket": 20, "HDTSUser": 6, "ExternalEmployee": 8}
 
