@@ -8,6 +8,7 @@ and each value flag parses into a typed value while Invoke reads the command lin
 from __future__ import annotations
 
 import inspect
+import shlex
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -70,6 +71,7 @@ def make_task(
     pre: Iterable[Task[Any]] = (),
     last: str = "as last seeded",
     writes: bool = True,
+    positional: Sequence[str] = (),
 ) -> Task[Any]:
     """Build a task whose flags are the count flags ``counts`` followed by ``params``.
 
@@ -108,6 +110,7 @@ def make_task(
         name=name,
         pre=list(pre),  # type: ignore[arg-type]  # Invoke's annotation only mentions names
         auto_shortflags=False,
+        positional=list(positional),
         help={k.replace("_", "-"): v for k, v in every.items() if k in names},
     )
 
@@ -348,7 +351,44 @@ workers = Collection(
     ),
 )
 
-ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all)
+
+def _password(c: Context) -> None:
+    cli.password(c)
+
+
+password = make_task(
+    _password, "password", "Print the seed password of every seeded account.", pre=[install], writes=False
+)
+
+
+def _manage(c: Context, service: str, allow_remote: bool) -> None:
+    name = flags.value(service, SERVICE)
+    if name is None:
+        raise Exit("ERROR Say which service: 'inv manage helpdesk -- createsuperuser'.", code=2)
+    cli.manage_service(c, name, remainder(c), allow_remote)
+
+
+def remainder(c: Context, argv: Sequence[str] = sys.argv) -> list[str]:
+    """The words after ``--``, as typed: Invoke joins them into one string, losing their quoting."""
+    if "--" in argv:
+        return list(argv[list(argv).index("--") + 1 :])
+    return shlex.split(c.remainder, posix=sys.platform != "win32") if c.remainder else []
+
+
+manage = make_task(
+    _manage,
+    "manage",
+    "Run a service's manage.py command (after --) as the runner would.",
+    params=(("service", None), ("allow_remote", False)),
+    helps={
+        "service": f"the service: {', '.join(registry.NAMES)} (required)",
+        "allow_remote": HELP["allow_remote"],
+    },
+    positional=["service"],
+    pre=[install],
+)
+
+ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage)
 ns.add_collection(Collection("migrate", *migrate_tasks.values()))
 ns.add_collection(Collection("seed", *seed_tasks.values()))
 ns.add_collection(Collection("reset", *reset_tasks))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import json
+import subprocess
 import sys
 import tempfile
 import traceback
@@ -19,7 +20,7 @@ from devstack import config as config_mod
 from devstack import fastpath, pipeline, rabbit, registry, signals, workers
 from devstack import options as options_mod
 from devstack.broker import status as broker_status
-from devstack.commands import kill_children
+from devstack.commands import child_env, kill_children, manage, manage_command
 from devstack.console import Console
 from devstack.errors import GuardError, StackError, UsageError, VerifyError
 from devstack.holders import find_holders, sqlite_path
@@ -415,3 +416,35 @@ def reset_services(
                 stack.run(f"reset.{service.name}", action)
 
     guarded(body)
+
+
+def password(c: Context) -> None:
+    """Print the seed password alone on one line (only when asked: it is never printed otherwise)."""
+
+    def body() -> None:
+        settings = settings_of(c)
+        done = manage(settings, registry.publisher(), "seed_password")
+        sys.stdout.write(done.stdout.strip() + "\n")
+
+    guarded(body)
+
+
+def manage_service(c: Context, service: str, args: list[str], allow_remote: bool) -> None:
+    """Run ``manage.py <args>`` of a service in its venv, with the runner's database and broker."""
+
+    def body() -> int:
+        if not args:
+            raise UsageError(
+                f"Say which command to run after '--', for example 'inv manage {service} -- shell'."
+            )
+        stack = stack_of(c, allow_remote=allow_remote)
+        svc = registry.get(service)
+        stack.check_targets([svc])
+        command = manage_command(stack.settings, svc, *args)
+        return subprocess.call(
+            command, cwd=svc.folder(stack.settings.root), env=child_env(stack.settings, svc)
+        )
+
+    code = guarded(body)
+    if code:
+        raise Exit(code=code)

@@ -185,3 +185,29 @@ def test_sigterm_during_a_large_seed_leaves_no_process_and_no_change(repo: Path)
     left = [p for p in psutil.process_iter(["cwd"]) if str(repo) in (p.info["cwd"] or "")]
     assert left == []
     assert counts(repo) == before
+
+
+def test_password_and_manage_give_working_admin_logins(repo: Path) -> None:
+    printed = ok(repo, "password").stdout.splitlines()
+    secret = printed[-1]
+    assert secret and secret == (repo / ".devstack" / "seed-password").read_text(encoding="utf-8").strip()
+    assert all(secret not in line for line in ok(repo, "status").stdout.splitlines())
+    check = (
+        "from django.contrib.auth import authenticate; import os; "
+        "u = authenticate(username='admin@example.com', password=os.environ['PW']); "
+        "assert u is not None and u.is_superuser, u"
+    )
+    for service in ("auth", "workflow", "helpdesk"):
+        done = subprocess.run(
+            [sys.executable, "-m", "invoke", "manage", service, "--", "shell", "-c", check],
+            cwd=repo,
+            env={**os.environ, "PW": secret, "NO_COLOR": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, (service, done.stdout, done.stderr)
+    failed = inv(repo, "manage", "helpdesk", "--", "nosuchcommand")
+    assert failed.returncode != 0
+    assert inv(repo, "manage", "billing", "--", "check").returncode == 2
