@@ -64,6 +64,7 @@ def seed_all(stack: Stack, run: Run) -> None:
     if run.offline and run.via == "broker":
         raise UsageError("--offline and --sync broker contradict each other; drop one of them.")
     stack.check_targets()  # before any connection: a refusal is the answer, not a connect error
+    stack.offline = run.offline
     started = time.perf_counter()
     stack.console.header("seed-all")
     options = resolve(run.given, run.config)

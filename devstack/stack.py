@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack import fastpath, mirrors, rabbit, registry, venvs, workers
-from devstack.broker import sync_broker
+from devstack.broker import dead_letters, sync_broker
 from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
@@ -34,6 +34,7 @@ class Stack:
     console: Console
     stop_servers: bool = False
     repair: bool = False
+    offline: bool = False
     stopping: workers.Stopping = field(default_factory=list)
     cache: StateCache = field(init=False)
     recorder: Recorder = field(init=False)
@@ -223,7 +224,23 @@ class Stack:
         """Everything ``verify`` looks at, read fresh; nothing is written."""
         states = self.states(fresh=True)
         reports = mirrors.reconcile(self.settings, self._mirrored(), check=True)
-        return check(states, options, reports)
+        found = check(states, options, reports)
+        if self.offline:
+            found.info.append("RabbitMQ not asked (--offline): dead-lettered events not checked.")
+            return found
+        try:
+            dead = dead_letters(self.settings)
+        except StackError as exc:
+            found.info.append(f"dead-lettered events not checked: {exc}")
+            return found
+        for queue, entry in dead.items():
+            if entry.get("count"):
+                why = f" ({entry['reason']})" if entry.get("reason") else ""
+                found.problems.append(
+                    f"{queue}: {entry['count']} event(s) dead-lettered{why}; fix the cause, then "
+                    "'inv sync --via broker' re-delivers them."
+                )
+        return found
 
     def verify(self, options: SeedOptions) -> StepResult:
         def action() -> Outcome:

@@ -17,6 +17,7 @@ import pytest
 from devstack import registry
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
+from tests.test_dead_letters import private_vhost
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -51,10 +52,23 @@ def counts(repo: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def vhost() -> Iterator[str]:
+    """A virtual host of this module only: a developer's stack on the same broker never meets it."""
+    with private_vhost() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, vhost: str) -> Path:
     copy = copy_checkout(REPO, tmp_path_factory.mktemp("checkout") / "repo")
+    use_broker(copy, vhost)
     ok(copy, "seed-all", "--report", "first.json")
     return copy
+
+
+def use_broker(repo: Path, url: str) -> None:
+    """Point the copy's runner (and so its services) at ``url``."""
+    (repo / "invoke.yaml").write_text(f"devstack:\n  broker_url: {url}\n", encoding="utf-8")
 
 
 def test_seed_all_reaches_the_expected_state(repo: Path) -> None:

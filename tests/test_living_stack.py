@@ -22,7 +22,7 @@ import pytest
 
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
-from tests.test_integration import REPO, counts, inv, ok
+from tests.test_integration import REPO, counts, inv, ok, use_broker
 
 pytestmark = [pytest.mark.integration]
 
@@ -73,9 +73,14 @@ def ran(report: dict[str, object]) -> set[str]:
     return {s["step"] for s in report["steps"] if s["status"] == "ran"}  # type: ignore[attr-defined, index]
 
 
+#: No broker listens here: these tests run offline and never meet a developer's RabbitMQ.
+NO_BROKER = "amqp://guest:guest@127.0.0.1:9/none"
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     copy = copy_checkout(REPO, tmp_path / "repo")
+    use_broker(copy, NO_BROKER)
     seed_all(copy)
     return copy
 

@@ -15,9 +15,10 @@ import pytest
 
 from devstack import registry
 from devstack.workspace import copy_checkout
-from tests.test_integration import REPO, inv, ok
+from tests.test_integration import REPO, inv, ok, use_broker
+from tests.test_living_stack import NO_BROKER
 
-pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
+pytestmark = [pytest.mark.integration]
 
 DJANGO = "Django==5.2.19"
 ROW = '    Service("billing", rows=(Rows("Invoice", 0, plus="invoices"),)),\n'
@@ -174,6 +175,7 @@ def add_service(repo: Path) -> None:
 
 def test_a_fourth_service_is_a_registry_row_and_a_folder(tmp_path: Path) -> None:
     repo = copy_checkout(REPO, tmp_path / "repo")
+    use_broker(repo, NO_BROKER)  # offline: a developer's broker is never asked
     add_service(repo)
 
     listed = ok(repo, "--list").stdout

@@ -23,6 +23,13 @@ def mirrors_in_step(monkeypatch: pytest.MonkeyPatch) -> dict[str, MirrorReport]:
     return reports
 
 
+@pytest.fixture(autouse=True)
+def no_dead_letters(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, object]]:
+    dead: dict[str, dict[str, object]] = {}
+    monkeypatch.setattr(stack_mod, "dead_letters", lambda settings: dead)
+    return dead
+
+
 def stack_with(settings: Settings, options: SeedOptions) -> Stack:
     stack = Stack(settings, Console())
     expected = registry.expected_counts(options.counts)
@@ -83,3 +90,16 @@ def test_people_rows_are_information_and_drift_is_a_problem(
     assert stack.check(SeedOptions()).problems == [
         "helpdesk: mirror rows out of step with auth: 25 whose source is gone; run 'inv sync'."
     ]
+
+
+def test_dead_letters_fail_verify_with_their_reason(
+    settings: Settings, no_dead_letters: dict[str, dict[str, object]]
+) -> None:
+    stack = stack_with(settings, SeedOptions())
+    no_dead_letters["hdts.user.sync"] = {"count": 2, "reason": "rejected: OperationalError: locked"}
+    assert stack.check(SeedOptions()).problems == [
+        "hdts.user.sync: 2 event(s) dead-lettered (rejected: OperationalError: locked); fix the cause, "
+        "then 'inv sync --via broker' re-delivers them."
+    ]
+    stack.offline = True
+    assert stack.check(SeedOptions()).problems == []
