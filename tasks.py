@@ -388,7 +388,71 @@ manage = make_task(
     pre=[install],
 )
 
-ns = Collection(check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage)
+
+def _up(
+    c: Context, service: str, foreground: bool, timeout: str, stop_servers: bool, allow_remote: bool
+) -> None:
+    seconds = flags.value(timeout, SECONDS("timeout"))
+    cli.up(c, flags.value(service, ServiceList) or None, foreground, 60.0 if seconds is None else seconds,
+           stop_servers, allow_remote)  # fmt: skip
+
+
+class ServiceList(flags.Checked[str]):
+    """``--service``, as on ``install``, that also takes several names separated by commas."""
+
+    placeholder = SERVICE.placeholder
+
+    @classmethod
+    def parse(cls, text: str) -> str:
+        return ",".join(SERVICE.parse(name.strip()) for name in text.split(","))
+
+
+up = make_task(
+    _up,
+    "up",
+    "Start the dev servers, workers and relay; seed what is missing first.",
+    params=(
+        ("service", ServiceList("")),
+        ("foreground", False),
+        ("timeout", SECONDS("timeout")("60")),
+        *GUARDS,
+    ),
+    helps={
+        "service": f"only this service: {', '.join(registry.NAMES)} (default: all; name several with commas)",
+        "foreground": "run attached, output prefixed per process; Ctrl-C stops them all (default: detached)",
+        "timeout": "seconds to wait for each server's /health/ and for the workers (default: 60)",
+        **HELP,
+    },
+)
+
+
+def _down(c: Context) -> None:
+    cli.down(c)
+
+
+down = make_task(_down, "down", "Stop the dev servers, workers and relay that 'inv up' started.")
+
+
+def _logs(c: Context, name: str, follow: bool) -> None:
+    cli.logs(c, name or None, follow)
+
+
+logs = make_task(
+    _logs,
+    "logs",
+    "Print the servers' and workers' logs, each line prefixed with its name.",
+    writes=False,
+    params=(("name", None), ("follow", False)),
+    helps={
+        "name": "only this service (auth) or process (helpdesk-server) (default: all)",
+        "follow": "keep printing new lines until Ctrl-C (default: off)",
+    },
+    positional=["name"],
+)
+
+ns = Collection(
+    check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage, up, down, logs
+)
 ns.add_collection(Collection("migrate", *migrate_tasks.values()))
 ns.add_collection(Collection("seed", *seed_tasks.values()))
 ns.add_collection(Collection("reset", *reset_tasks))

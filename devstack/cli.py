@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,7 +18,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
-from devstack import fastpath, pipeline, rabbit, registry, signals, workers
+from devstack import fastpath, pipeline, rabbit, registry, servers, signals, workers
 from devstack import options as options_mod
 from devstack.broker import status as broker_status
 from devstack.commands import child_env, kill_children, manage, manage_command
@@ -343,6 +344,7 @@ def status(c: Context, as_json: bool) -> None:
                 "database_url": mask_url(url) if url else f"sqlite (default) {database}",
                 "holders": [dataclasses.asdict(h) for h in holders],
             }
+        report["servers"] = servers_report(settings)
         broker = rabbit.parse(settings.broker_url)
         try:
             rabbit.probe(broker, timeout=2.0)
@@ -373,6 +375,11 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
             )
         )
     console.table(("service", "database", "pending migrations", "rows", "pending events", "holders"), rows)
+    up = {name: info for name, info in (report.get("servers") or {}).items() if info.get("pid")}
+    for name, info in up.items():
+        console.info(f"{name} dev server (PID {info['pid']}): {info['url']} (admin: {info['url']}admin/)")
+    if "servers" in report and not up:
+        console.info("no dev server of the runner runs ('inv up' starts them)")
     mq = report["rabbitmq"]
     console.info(f"RabbitMQ {mq['url']}: " + ("answers" if mq["answers"] else mq["problem"]))
     # Dead letters per sync queue (broker.dead_letters), when the report carries them.
@@ -448,3 +455,126 @@ def manage_service(c: Context, service: str, args: list[str], allow_remote: bool
     code = guarded(body)
     if code:
         raise Exit(code=code)
+
+
+def servers_report(settings: config_mod.Settings) -> dict[str, dict[str, Any]]:
+    """Each service's dev server: its URL and, while the runner's own one runs, its PID."""
+    report: dict[str, dict[str, Any]] = {}
+    for each in servers.every(settings):
+        proc = servers.running(settings, each)
+        report[each.service.name] = {"url": each.url, "pid": proc.pid if proc else None}
+    return report
+
+
+def up(
+    c: Context,
+    service: str | None,
+    foreground: bool,
+    timeout: float,
+    stop_servers: bool,
+    allow_remote: bool,
+) -> None:
+    """Bring the stack to the verified state, then start dev servers, workers and relay."""
+
+    def body() -> int:
+        stack = stack_of(c, stop_servers, allow_remote)
+        settings = stack.settings
+        chosen = servers.choose(settings, service)
+        if foreground:
+            detached = [s.name for s in servers.everything(settings) if workers.running(settings, s)]
+            if detached:
+                raise GuardError(
+                    f"{', '.join(detached)} already run in the background; stop them with 'inv down' "
+                    "before 'inv up --foreground'."
+                )
+        servers.check_ports(s for s in chosen if servers.running(settings, s) is None)
+        run = pipeline.Run(
+            given={},
+            config=seed_config(c),
+            via=str(section(c).get("sync") or "local"),
+            sync_timeout=timeout,
+        )
+        pipeline.seed_all(stack, run)
+        servers.resume(stack.console.info)  # those the seeding stopped, at once
+        console = stack.console
+        if foreground:
+            lock = threading.Lock()
+
+            def emit(line: str) -> None:
+                with lock:
+                    print(line, flush=True)
+
+            return servers.run_foreground(
+                settings,
+                [*chosen, *workers.consumers(), workers.relay()],
+                emit,
+                console.info,
+                console.color,
+                timeout,
+                ready=lambda: print_urls(console, chosen),
+            )
+        console.header("up")
+        with run_lock(settings):
+            started_workers = workers.ensure_running(settings, True, timeout, console.info)
+            if not started_workers:
+                console.info("the workers and the relay already run (kept)")
+            started, kept = servers.start_missing(settings, chosen, console.info)
+            try:
+                servers.wait_healthy(settings, started, timeout)
+            except BaseException:
+                servers.stop(settings, [s for s, _ in started])
+                raise
+        for each, proc in kept:
+            console.info(f"{each.name} already runs (PID {proc.pid}), kept")
+        if not started and not started_workers:
+            console.info("everything already runs; nothing changed")
+        print_urls(console, chosen)
+        return 0
+
+    code = guarded(body)
+    if code:
+        raise Exit(code=code)
+
+
+def print_urls(console: Console, chosen: list[servers.Server]) -> None:
+    """Per service: its URL, its admin and how to log in."""
+    for each in chosen:
+        console.info(f"{each.service.name}: {each.url} (admin {each.admin_url}: {servers.LOGIN_HINT})")
+    console.info("'inv logs --follow' shows their output, 'inv down' stops them.")
+
+
+def down(c: Context) -> None:
+    """Stop everything 'inv up' started: dev servers, workers and relay (PID and start time match)."""
+
+    def body() -> None:
+        stack = stack_of(c)
+        stopped = servers.stop(stack.settings, servers.everything(stack.settings))
+        if stopped:
+            stack.console.info("stopped " + ", ".join(w.name for w in stopped))
+        else:
+            stack.console.info("nothing that 'inv up' starts was running")
+
+    guarded(body)
+
+
+def logs(c: Context, name: str | None, follow: bool) -> None:
+    """Print the logs of the servers, workers and relay, each line prefixed with its name."""
+
+    def body() -> None:
+        settings = settings_of(c)
+        sources = servers.log_sources(settings, name)
+        console = Console()
+
+        def emit(line: str) -> None:
+            console._print(line)
+
+        found = servers.print_logs(sources, emit, console.color)
+        if not found and not follow:
+            console.info("no logs yet: 'inv up' starts the processes that write them")
+        if follow:
+            try:
+                servers.follow(sources, emit, console.color)
+            except KeyboardInterrupt:
+                return
+
+    guarded(body)

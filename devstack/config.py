@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     "log_dir": "logs",
     "sync": "local",
     "databases": {name: "" for name in registry.NAMES},
+    # Dev server ports of ``inv up`` (None: the registry's port); text or None so that Invoke
+    # hands INVOKE_DEVSTACK_PORTS_AUTH=abc to the check below instead of failing in int().
+    "ports": {name: None for name in registry.NAMES},
     "seed": {**{flag.key: None for flag in registry.SEED_FLAGS}, "seed": None},
 }
 
@@ -50,10 +53,20 @@ class Settings:
     backup_dir: str = "backups"
     log_dir: str = "logs"
     databases: Mapping[str, str] | None = None
+    ports: Mapping[str, int] | None = None
 
     def database_url(self, service: str) -> str:
         """Return the DATABASE_URL the runner gives ``service`` ('' means its SQLite file)."""
         return (self.databases or {}).get(service) or ""
+
+    def port(self, service: registry.Service) -> int:
+        """The port of ``service``'s dev server: ``devstack.ports.<name>``, else the registry's."""
+        port = (self.ports or {}).get(service.name) or service.port
+        if not port:
+            raise UsageError(
+                f"The {service.name} service has no dev server port; set devstack.ports.{service.name}."
+            )
+        return port
 
     def venv_dir(self, service: registry.Service) -> Path:
         return service.folder(self.root) / self.venv
@@ -147,6 +160,8 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
             problems.append(f"The setting devstack.{key} must be {allowed}, got {value!r} ({where(key)}).")
         elif key == "databases":
             problems += _databases(value, where)
+        elif key == "ports":
+            problems += _ports(value, where)
         elif key == "seed" and not is_mapping(value):
             problems.append(
                 f"The setting devstack.seed must be a mapping such as {{tickets: 100}}, got {value!r} "
@@ -182,6 +197,40 @@ def _databases(value: object, where: Callable[..., str]) -> list[str]:
     return problems
 
 
+def _ports(value: object, where: Callable[..., str]) -> list[str]:
+    if not is_mapping(value):
+        return [
+            f"The setting devstack.ports must map service names to ports such as {{helpdesk: 8000}}, "
+            f"got {value!r} ({where('ports')})."
+        ]
+    problems = []
+    for name in value:  # type: ignore[attr-defined]
+        port = value[name]  # type: ignore[index]
+        if name not in registry.NAMES:
+            hint = difflib.get_close_matches(str(name), registry.NAMES, n=1)
+            guess = f"; did you mean {hint[0]}" if hint else f"; use {', '.join(registry.NAMES)}"
+            problems.append(
+                f"devstack.ports names the unknown service {name}{guess} ({where('ports', name)})."
+            )
+        elif port not in (None, "") and parse_port(port) is None:
+            problems.append(
+                f"devstack.ports.{name} must be a port number from 1 to 65535, got {port!r} "
+                f"({where('ports', name)})."
+            )
+    return problems
+
+
+def parse_port(value: object) -> int | None:
+    """A TCP port from a config value (an int or its text), or None when it is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        port = int(str(value).strip())
+    except ValueError:
+        return None
+    return port if 1 <= port <= 65535 else None
+
+
 def in_memory(url: str) -> bool:
     """Tell whether a database URL is an in-memory SQLite database (``sqlite://``, ``sqlite:///``)."""
     scheme, _, rest = url.strip().partition("://")
@@ -206,6 +255,7 @@ def from_config(
         backup_dir=str(merged["backup_dir"]),
         log_dir=str(merged["log_dir"]),
         databases={k: str(v or "") for k, v in dict(merged["databases"]).items()},
+        ports={k: p for k, v in dict(merged["ports"] or {}).items() if (p := parse_port(v)) is not None},
     )
 
 
@@ -278,16 +328,20 @@ def precheck(root: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
                 f"devstack in {path} must be a mapping of settings, not {type(section).__name__}."
             )
             continue
-        for key in ("databases", "seed"):
+        for key in ("databases", "seed", "ports"):
             if key in section and section[key] is not None and not isinstance(section[key], Mapping):
                 problems.append(
                     f"devstack.{key} in {path} must be a mapping, got {section[key]!r}: "
-                    + ("give one URL per service." if key == "databases" else "for example {tickets: 100}.")
+                    + {
+                        "databases": "give one URL per service.",
+                        "seed": "for example {tickets: 100}.",
+                        "ports": "for example {helpdesk: 8000}.",
+                    }[key]
                 )
-    for key in ("DATABASES", "SEED"):
+    for key in ("DATABASES", "SEED", "PORTS"):
         if f"INVOKE_DEVSTACK_{key}" in environ:
             problems.append(
                 f"INVOKE_DEVSTACK_{key} cannot set a whole section; set one entry, such as "
-                f"INVOKE_DEVSTACK_{key}_{'HELPDESK' if key == 'DATABASES' else 'TICKETS'}."
+                f"INVOKE_DEVSTACK_{key}_{'TICKETS' if key == 'SEED' else 'HELPDESK'}."
             )
     return problems

@@ -72,6 +72,8 @@ class Service:
     name: str
     rows: tuple[Rows, ...]
     needs: tuple[str, ...] = ()
+    #: The port of its dev server (``inv up``) on 127.0.0.1; ``devstack.ports`` overrides it (0: none).
+    port: int = 0
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -126,6 +128,7 @@ SERVICES: tuple[Service, ...] = (
             Rows("UserSystemRole", 13),
             Rows("Employee", FIXED_EMPLOYEES, plus="auth_employees"),
         ),
+        port=8003,
     ),
     Service(
         "workflow",
@@ -137,6 +140,7 @@ SERVICES: tuple[Service, ...] = (
             Rows("Transition", 9),
         ),
         needs=(PUBLISHER,),
+        port=8002,
     ),
     Service(
         "helpdesk",
@@ -146,6 +150,7 @@ SERVICES: tuple[Service, ...] = (
             Rows("HDTSUser", 6),
             Rows("ExternalEmployee", FIXED_EMPLOYEES, plus="auth_employees"),
         ),
+        port=8000,
     ),
 )
 

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from devstack import fastpath, mirrors, rabbit, registry, venvs, workers
+from devstack import fastpath, mirrors, rabbit, registry, servers, venvs, workers
 from devstack.broker import dead_letters, sync_broker
 from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
@@ -61,6 +61,9 @@ class Stack:
             check_target(self.settings, service)
 
     def guard(self, service: registry.Service) -> None:
+        # The runner's own dev server ('inv up') is treated like its workers: never a reason to
+        # refuse. It is stopped before the write and started again afterwards, and says so.
+        servers.pause(self.settings, service, self.console.warn)
         own = workers.own_pids(self.settings)
         check_writable(self.settings, service, self.stop_servers, report=self.console.warn, exclude=own)
 
