@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -20,6 +21,7 @@ from invoke.exceptions import Exit
 from devstack import config as config_mod
 from devstack import fastpath, pipeline, rabbit, registry, servers, signals, workers
 from devstack import options as options_mod
+from devstack.broker import dead_letters
 from devstack.broker import status as broker_status
 from devstack.commands import child_env, kill_children, manage, manage_command
 from devstack.console import Console
@@ -339,9 +341,14 @@ def status(c: Context, as_json: bool) -> None:
                 if database is not None and database.exists()
                 else []
             )
+            shown = (
+                database.relative_to(settings.root)
+                if database and database.is_relative_to(settings.root)
+                else database
+            )
             report["services"][service.name] = {
                 **state.to_json(),
-                "database_url": mask_url(url) if url else f"sqlite (default) {database}",
+                "database_url": mask_url(url) if url else f"sqlite {shown}",
                 "holders": [dataclasses.asdict(h) for h in holders],
             }
         report["servers"] = servers_report(settings)
@@ -349,6 +356,8 @@ def status(c: Context, as_json: bool) -> None:
         try:
             rabbit.probe(broker, timeout=2.0)
             report["rabbitmq"] = {"url": broker.masked, "answers": True, "problem": ""}
+            with contextlib.suppress(StackError):
+                report["rabbitmq"]["dead_letters"] = dead_letters(settings)
         except StackError as exc:
             report["rabbitmq"] = {"url": broker.masked, "answers": False, "problem": str(exc)}
         if as_json:
@@ -361,20 +370,22 @@ def status(c: Context, as_json: bool) -> None:
 
 
 def print_status(console: Console, report: dict[str, Any]) -> None:
+    """A table that fits 80 columns, then each service's rows on a line of its own."""
     rows = []
     for name, info in report["services"].items():
-        counts = info["counts"]
         rows.append(
             (
                 name,
                 info["database_url"],
                 len(info["pending_migrations"]),
-                ", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "-",
                 sum(info["pending_events"].values()),
                 ", ".join(f"{h['pid']}" for h in info["holders"]) or "-",
             )
         )
-    console.table(("service", "database", "pending migrations", "rows", "pending events", "holders"), rows)
+    console.table(("service", "database", "migrations", "events", "holders"), rows)
+    for name, info in report["services"].items():
+        counts = info["counts"]
+        console.info(f"{name} rows: " + (", ".join(f"{k} {v}" for k, v in counts.items()) if counts else "-"))
     up = {name: info for name, info in (report.get("servers") or {}).items() if info.get("pid")}
     for name, info in up.items():
         console.info(f"{name} dev server (PID {info['pid']}): {info['url']} (admin: {info['url']}admin/)")
