@@ -361,11 +361,11 @@ password = make_task(
 )
 
 
-def _manage(c: Context, service: str, allow_remote: bool) -> None:
-    name = flags.value(service, SERVICE)
-    if name is None:
+def _manage(c: Context, service_name: str, allow_remote: bool) -> None:
+    service = flags.value(service_name, SERVICE)
+    if service is None:
         raise Exit("ERROR Say which service: 'inv manage helpdesk -- createsuperuser'.", code=2)
-    cli.manage_service(c, name, remainder(c), allow_remote)
+    cli.manage_service(c, service, remainder(c), allow_remote)
 
 
 def remainder(c: Context, argv: Sequence[str] = sys.argv) -> list[str]:
@@ -379,12 +379,12 @@ manage = make_task(
     _manage,
     "manage",
     "Run a service's manage.py command (after --) as the runner would.",
-    params=(("service", None), ("allow_remote", False)),
+    params=(("service_name", None), ("allow_remote", False)),
     helps={
-        "service": f"the service: {', '.join(registry.NAMES)} (required)",
+        "service_name": f"the service to run it in: {', '.join(registry.NAMES)} (default: none, required)",
         "allow_remote": HELP["allow_remote"],
     },
-    positional=["service"],
+    positional=["service_name"],
     pre=[install],
 )
 
@@ -447,7 +447,6 @@ logs = make_task(
         "name": "only this service (auth) or process (helpdesk-server) (default: all)",
         "follow": "keep printing new lines until Ctrl-C (default: off)",
     },
-    positional=["name"],
 )
 
 ns = Collection(
