@@ -7,6 +7,7 @@ and each value flag parses into a typed value while Invoke reads the command lin
 
 from __future__ import annotations
 
+import copy
 import inspect
 import shlex
 import sys
@@ -150,7 +151,7 @@ install = make_task(
 
 def _migrate_task(service: registry.Service) -> Task[Any]:
     def body(c: Context, stop_servers: bool, allow_remote: bool) -> None:
-        cli.migrate(c, service.name, stop_servers, allow_remote)
+        cli.migrate(c, (service.name,), stop_servers, allow_remote)
 
     return make_task(
         body, service.name, f"Apply pending migrations of the {service.name} service.",
@@ -452,8 +453,37 @@ logs = make_task(
 ns = Collection(
     check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage, up, down, logs
 )
-ns.add_collection(Collection("migrate", *migrate_tasks.values()))
-ns.add_collection(Collection("seed", *seed_tasks.values()))
-ns.add_collection(Collection("reset", *reset_tasks))
+
+
+def _migrate_all(c: Context, stop_servers: bool, allow_remote: bool) -> None:
+    cli.migrate(c, registry.NAMES, stop_servers, allow_remote)
+
+
+migrate_all = make_task(
+    _migrate_all,
+    "all",
+    "Apply pending migrations of every service.",
+    params=GUARDS,
+    helps=HELP,
+    pre=[install],
+)
+
+def alias(task: Task[Any]) -> Task[Any]:
+    """The same task under a second name: Invoke consumes a task's help texts when it reads them."""
+    twin = copy.copy(task)
+    twin.help = dict(task.help)
+    return twin
+
+
+# `inv migrate`, `inv seed` and `inv reset` run their whole namespace (Invoke's default task).
+migrate_ns = Collection("migrate", *migrate_tasks.values())
+migrate_ns.add_task(migrate_all, default=True)
+seed_ns = Collection("seed", *seed_tasks.values())
+seed_ns.add_task(alias(seed_all), name="all", default=True)
+reset_ns = Collection("reset", *reset_tasks)
+reset_ns.add_task(alias(reset_all), name="all", default=True)
+ns.add_collection(migrate_ns)
+ns.add_collection(seed_ns)
+ns.add_collection(reset_ns)
 ns.add_collection(workers)
 ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})

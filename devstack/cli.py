@@ -148,12 +148,13 @@ def install(c: Context, force: bool, service: str | None) -> None:
     guarded(body)
 
 
-def migrate(c: Context, service: str, stop_servers: bool, allow_remote: bool) -> None:
+def migrate(c: Context, services: tuple[str, ...], stop_servers: bool, allow_remote: bool) -> None:
     def body() -> None:
         stack = stack_of(c, stop_servers, allow_remote)
-        stack.check_targets([registry.get(service)])  # before any connection
+        chosen = [registry.get(name) for name in services]
+        stack.check_targets(chosen)  # before any connection
         with run_lock(stack.settings):
-            stack.migrate(registry.get(service))
+            stack.migrate_all(chosen)
 
     guarded(body)
 
@@ -498,6 +499,16 @@ def up(
                     f"{', '.join(detached)} already run in the background; stop them with 'inv down' "
                     "before 'inv up --foreground'."
                 )
+        wanted = [*chosen, *workers.consumers(), workers.relay()]
+        alive = {w.name: proc for w in wanted if (proc := workers.running(settings, w)) is not None}
+        if not foreground and len(alive) == len(wanted):
+            for each in chosen:
+                stack.console.info(f"{each.name} already runs (PID {alive[each.name].pid}), kept")
+            stack.console.info(
+                "everything already runs; nothing changed ('inv seed-all' checks the data again)"
+            )
+            print_urls(stack.console, chosen)
+            return 0
         servers.check_ports(s for s in chosen if servers.running(settings, s) is None)
         run = pipeline.Run(
             given={},

@@ -261,3 +261,11 @@ def test_dry_is_refused_by_every_task_that_writes(
         assert caught.value.code == 2, name
     assert "would still write" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_each_namespace_runs_as_a_whole(tasks: ModuleType) -> None:
+    assert tasks.ns.collections["migrate"].default == "all"
+    assert tasks.ns.collections["seed"].default == "all"
+    assert tasks.ns.collections["reset"].default == "all"
+    assert tasks.ns["seed"].body is tasks.ns["seed-all"].body
+    assert tasks.ns["reset"].body is tasks.ns["reset-all"].body
