@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devstack import fastpath, mirrors, rabbit, registry, servers, venvs, workers
-from devstack.broker import dead_letters, sync_broker
+from devstack.broker import dead_letter_total, dead_letters, sync_broker
 from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
@@ -178,8 +178,8 @@ class Stack:
     def sync_broker(self, timeout: float, keep_workers: bool) -> StepResult:
         def action() -> Outcome:
             states = self.states()
-            if not needs_sync(states):
-                return False, "no pending events"
+            if not needs_sync(states) and not dead_letter_total(self.settings):
+                return False, "no pending events, no dead-lettered events"
             report = sync_broker(
                 self.settings, states, timeout, keep_workers, before_write=self.guard, say=self.console.info
             )
