@@ -533,7 +533,7 @@ def up(
                 console.info,
                 console.color,
                 timeout,
-                ready=lambda: print_urls(console, chosen),
+                ready=lambda: print_urls(console, chosen, "Ctrl-C stops them all."),
             )
         console.header("up")
         with run_lock(settings):
@@ -558,11 +558,15 @@ def up(
         raise Exit(code=code)
 
 
-def print_urls(console: Console, chosen: list[servers.Server]) -> None:
+def print_urls(
+    console: Console,
+    chosen: list[servers.Server],
+    hint: str = "'inv logs --follow' shows their output, 'inv down' stops them.",
+) -> None:
     """Per service: its URL, its admin and how to log in."""
     for each in chosen:
         console.info(f"{each.service.name}: {each.url} (admin {each.admin_url}: {servers.LOGIN_HINT})")
-    console.info("'inv logs --follow' shows their output, 'inv down' stops them.")
+    console.info(hint)
 
 
 def down(c: Context) -> None:
