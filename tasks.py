@@ -468,6 +468,7 @@ migrate_all = make_task(
     pre=[install],
 )
 
+
 def alias(task: Task[Any]) -> Task[Any]:
     """The same task under a second name: Invoke consumes a task's help texts when it reads them."""
     twin = copy.copy(task)
