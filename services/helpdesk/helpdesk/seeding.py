@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
+from operator import itemgetter
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.contrib.auth.hashers import make_password
-from django.db import connections, models, router, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
+from django.db.backends.base.operations import BaseDatabaseOperations
 
 from .accounts import admin_notes, seed_admin
 from .models import Department, Employee, ExternalEmployee, HDTSUser, SeedMark, Ticket
@@ -184,6 +189,21 @@ TICKET_FIELDS = (
     "status",
     "requested_budget",
     "submitted_at",
+)
+#: Field types whose generated values (``str``, ``int`` or None) Django stores as they are.
+STORED_AS_IS = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "BigIntegerField",
+        "CharField",
+        "ForeignKey",
+        "IntegerField",
+        "PositiveBigIntegerField",
+        "PositiveIntegerField",
+        "SmallIntegerField",
+        "TextField",
+    }
 )
 
 T = TypeVar("T")
@@ -399,27 +419,47 @@ def desired_tickets(
     values come from one seeded generator with a fixed number of draws per row.
     """
     rng = random.Random(f"helpdesk-tickets-{seed}")
+    # ``rng.choice(seq)`` is ``seq[rng._randbelow(len(seq))]`` and ``rng.randrange(a, b)`` is
+    # ``a + rng._randbelow(b - a)``: calling ``_randbelow`` directly makes the same draws without
+    # two Python calls per value (test_seeding_speed pins the rows this generator yields).
+    below = rng._randbelow
+    # Plain strings picked by index from tuples as long as the choices': the same draws give
+    # the same values as choosing the enum members and converting each with str().
+    statuses = tuple(str(status) for status in STATUSES)
+    priorities = tuple(str(priority) for priority in PRIORITIES)
+    new = str(Ticket.Status.NEW)
+    kinds = [
+        (
+            str(category),
+            str(CATEGORY_DEPARTMENT[category]),
+            SUB_CATEGORIES[category],
+            SUBJECT_DETAILS[category],
+            category == Ticket.Category.NEW_BUDGET_PROPOSAL,
+        )
+        for category in CATEGORIES
+    ]
+    employees = len(employee_pks)
     for index in range(1, count + 1):
-        category = CATEGORIES[(index - 1) % len(CATEGORIES)]
-        sub_category = rng.choice(SUB_CATEGORIES[category])
-        detail = rng.choice(SUBJECT_DETAILS[category])
-        status = rng.choice(STATUSES)
-        priority = rng.choice(PRIORITIES)
-        cents = rng.randrange(50_000, 5_000_000)
-        offset = rng.randrange(SUBMISSION_WINDOW_SECONDS)
-        is_new = status == Ticket.Status.NEW
-        is_budget = category == Ticket.Category.NEW_BUDGET_PROPOSAL
+        category, department, sub_categories, details, is_budget = kinds[(index - 1) % len(kinds)]
+        sub_category = sub_categories[below(len(sub_categories))]
+        detail = details[below(len(details))]
+        status = statuses[below(len(statuses))]
+        priority = priorities[below(len(priorities))]
+        cents = 50_000 + below(5_000_000 - 50_000)
+        offset = below(SUBMISSION_WINDOW_SECONDS)
+        is_new = status == new
         yield (
-            ticket_number(index),
+            f"TX{index:08d}",
             {
-                "employee_id": employee_pks[(index - 1) % len(employee_pks)],
+                "employee_id": employee_pks[(index - 1) % employees],
                 "subject": f"{sub_category}: {detail}",
-                "category": str(category),
+                "category": category,
                 "sub_category": sub_category,
-                "priority": None if is_new else str(priority),
-                "department": None if is_new else str(CATEGORY_DEPARTMENT[category]),
-                "status": str(status),
-                "requested_budget": (Decimal(cents) / 100).quantize(Decimal("0.01")) if is_budget else None,
+                "priority": None if is_new else priority,
+                "department": None if is_new else department,
+                "status": status,
+                # cents / 100 to two places: the same value and exponent as quantize(0.01).
+                "requested_budget": Decimal(cents).scaleb(-2) if is_budget else None,
                 "submitted_at": EPOCH + timedelta(seconds=offset),
             },
         )
@@ -479,13 +519,128 @@ def as_tuple(values: Reference, fields: tuple[str, ...]) -> Any:
 def stored_values(
     model: type[models.Model], key_field: str, fields: tuple[str, ...], keys: list[str]
 ) -> dict[str, tuple[Any, tuple[Any, ...]]]:
-    """Return ``{key: (pk, values in fields order)}`` of the stored rows of ``keys`` (one query)."""
+    """Return ``{key: (pk, values in fields order)}`` of the stored rows of ``keys`` (one query).
+
+    Keys in ascending order (every seed chunk) are read with one range condition on the key's
+    unique index, cheaper to build and to run than an IN list of thousands; rows of other keys
+    inside the range (people's look-alikes) are left out.
+    """
+    manager = model._default_manager
+    if len(keys) > 1 and all(low < high for low, high in pairwise(keys)):
+        queryset = manager.filter(**{f"{key_field}__gte": keys[0], f"{key_field}__lte": keys[-1]})
+    else:
+        queryset = manager.filter(**{f"{key_field}__in": keys})
+    wanted = set(keys)
     return {
         row[0]: (row[1], row[2:])
-        for row in model._default_manager.filter(**{f"{key_field}__in": keys})
-        .order_by()
-        .values_list(key_field, "pk", *fields)
+        for row in queryset.order_by().values_list(key_field, "pk", *fields)
+        if row[0] in wanted
     }
+
+
+@contextmanager
+def quiet_queries(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """Log no queries while seeding, then restore the query logging as it was.
+
+    Django keeps every query in ``connection.queries_log`` while ``settings.DEBUG`` (or the
+    connection's ``force_debug_cursor``) is on: formatting them costs time and the log holds
+    thousands of statements. Both are turned off inside the block.
+    """
+    connection = connections[using]
+    forced, debug = connection.force_debug_cursor, settings.DEBUG
+    connection.force_debug_cursor = False
+    settings.DEBUG = False
+    try:
+        yield
+    finally:
+        settings.DEBUG = debug
+        connection.force_debug_cursor = forced
+
+
+def column_preparer(
+    column: models.Field[Any, Any], connection: Any
+) -> Callable[[list[list[Any]], int], None] | None:
+    """Return what converts one column of rows, in place, to what Django stores (None: nothing).
+
+    Chosen once per column; the returned function converts ``row[index]`` of every row in one
+    loop. Text and integer columns store the generated ``str``/``int`` values as they are
+    (Django's conversion returns them unchanged). Decimals, and datetimes in the connection's
+    time zone on backends whose adaptation is known (SQLite: naive text, PostgreSQL: the value
+    itself), get the same result by a direct typed conversion, and None stays None; any other
+    value or column goes through the field's ``get_db_prep_save``, as in ``bulk_create``.
+    """
+    kind = column.get_internal_type()
+    if kind in STORED_AS_IS:
+        return None
+    prepare = column.get_db_prep_save
+    adapt = type(connection.ops).adapt_decimalfield_value
+    if kind == "DecimalField" and adapt is BaseDatabaseOperations.adapt_decimalfield_value:
+
+        def decimals(rows: list[list[Any]], index: int) -> None:
+            for row in rows:
+                value = row[index]
+                if value is not None and (type(value) is not Decimal or not value.is_finite()):
+                    row[index] = prepare(value, connection)
+
+        return decimals
+    if kind == "DateTimeField" and settings.USE_TZ and connection.vendor in ("sqlite", "postgresql"):
+        zone = connection.timezone
+        as_text = connection.vendor == "sqlite"
+        # In a fixed UTC zone every value prints with the suffix "+00:00": without it, the naive text.
+        utc = zone.utcoffset(None) == timedelta(0)
+
+        def datetimes(rows: list[list[Any]], index: int) -> None:
+            for row in rows:
+                value = row[index]
+                if type(value) is datetime and value.tzinfo is zone:
+                    if as_text:
+                        row[index] = str(value)[:-6] if utc else str(value.replace(tzinfo=None))
+                elif value is not None:
+                    row[index] = prepare(value, connection)
+
+        return datetimes
+
+    def generic(rows: list[list[Any]], index: int) -> None:
+        for row in rows:
+            row[index] = prepare(row[index], connection)
+
+    return generic
+
+
+def prepare_rows(fields: Sequence[models.Field[Any, Any]], rows: list[list[Any]], connection: Any) -> None:
+    """Convert, in place, each row's values (in ``fields`` order) to what Django stores.
+
+    One conversion per column (:func:`column_preparer`), applied to the column's values in one loop.
+    """
+    for index, column in enumerate(fields):
+        convert = column_preparer(column, connection)
+        if convert is not None:
+            convert(rows, index)
+
+
+def insert_rows(model: type[models.Model], names: Sequence[str], rows: list[list[Any]]) -> None:
+    """Insert new rows, their values in ``names`` order, with one statement run.
+
+    PostgreSQL (psycopg 3) gets ``COPY ... FROM STDIN``, other databases one prepared INSERT
+    run with ``executemany`` on the DB-API cursor; values are converted per column by
+    :func:`prepare_rows`. Like ``bulk_create``: no model instances, no signals; database errors
+    surface as Django's (e.g. ``IntegrityError``).
+    """
+    connection = connections[router.db_for_write(model)]
+    fields = [model._meta.get_field(name) for name in names]
+    prepare_rows(fields, rows, connection)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    columns = ", ".join(quote(column.column) for column in fields)
+    with connection.cursor() as cursor:
+        copy = getattr(cursor.cursor, "copy", None)
+        if connection.vendor == "postgresql" and copy is not None:
+            with connection.wrap_database_errors, copy(f"COPY {table} ({columns}) FROM STDIN") as stream:
+                for row in rows:
+                    stream.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(fields))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
 
 
 def sync_chunk(
@@ -497,52 +652,58 @@ def sync_chunk(
     on_create: Callable[[], dict[str, Any]] | None = None,
     repair: bool = False,
 ) -> None:
-    """Create missing rows and update the rows :func:`outcome` allows, in two bulk queries."""
+    """Create missing rows and update the rows :func:`outcome` allows, one statement run each.
+
+    New rows go to :func:`insert_rows`, changed ones to :func:`update_rows`, as plain value
+    lists (no model instances). ``on_create`` gives the extra values of new rows (called once).
+    """
     stored = stored_values(model, key_field, fields, [key for key, _, _ in desired])
-    to_create: list[models.Model] = []
-    to_update: list[models.Model] = []
+    pick = itemgetter(*fields)
+    new_rows: list[list[Any]] = []
+    changed_rows: list[list[Any]] = []
+    extra: dict[str, Any] | None = None
+    extra_values: tuple[Any, ...] = ()
     for key, values, reference in desired:
+        wanted = pick(values)
         found = stored.get(key)
         if found is None:
-            extra = on_create() if on_create is not None else {}
-            to_create.append(model(**{key_field: key}, **values, **extra))
+            if extra is None:
+                extra = on_create() if on_create is not None else {}
+                extra_values = tuple(extra.values())
+            new_rows.append([key, *wanted, *extra_values])
             continue
-        wanted = tuple(values[name] for name in fields)
         if found[1] == wanted:
             report.unchanged += 1
             continue
         last = wanted if reference is values else as_tuple(reference, fields)
         result = outcome(found[1], wanted, last, repair)
         if result in ("updated", "repaired"):
-            to_update.append(model(pk=found[0], **{key_field: key}, **values))
+            changed_rows.append([*wanted, found[0]])
         setattr(report, result, getattr(report, result) + 1)
-    if to_create:
-        model._default_manager.bulk_create(to_create, batch_size=CHUNK_SIZE)
-        report.created += len(to_create)
-    if to_update:
-        update_rows(model, fields, to_update)
+    if new_rows:
+        insert_rows(model, (key_field, *fields, *(extra or {})), new_rows)
+        report.created += len(new_rows)
+    if changed_rows:
+        update_rows(model, fields, changed_rows)
 
 
-def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[models.Model]) -> None:
+def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[list[Any]]) -> None:
     """Update ``fields`` of rows by primary key with one ``executemany`` call.
 
-    ``bulk_update`` builds one CASE expression per field over the whole batch,
-    which grows quadratically on SQLite; a prepared UPDATE per row does not.
+    Each row holds the values in ``fields`` order, then the primary key; values are converted
+    per column by :func:`prepare_rows`. ``bulk_update`` builds one CASE expression per field
+    over the whole batch, which grows quadratically on SQLite; a prepared UPDATE per row does not.
     """
     connection = connections[router.db_for_write(model)]
     quote = connection.ops.quote_name
     columns = [model._meta.get_field(name) for name in fields]
-    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
     pk = model._meta.pk
     assert pk is not None
+    prepare_rows([*columns, pk], rows, connection)
+    assignments = ", ".join(f"{quote(column.column)} = %s" for column in columns)
     sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(pk.column)} = %s"
-    params = [
-        [column.get_db_prep_save(getattr(row, column.attname), connection) for column in columns]
-        + [pk.get_db_prep_save(row.pk, connection)]
-        for row in rows
-    ]
     with connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        cursor.executemany(sql, rows)
 
 
 def leftover_note(model: type[models.Model], count: int, option: str) -> list[str]:
@@ -586,16 +747,17 @@ def seed_employees(
         paired = with_reference(desired, last.employees)
     else:
         paired = with_reference(desired, last.employees, desired_employees(last.employees, last.seed))
-    for chunk in chunked(paired, CHUNK_SIZE):
-        sync_chunk(
-            Employee,
-            "company_id",
-            EMPLOYEE_FIELDS,
-            chunk,
-            report.rows,
-            on_create=lambda: {"password": password.value},
-            repair=repair,
-        )
+    with quiet_queries(router.db_for_write(Employee)):
+        for chunk in chunked(paired, CHUNK_SIZE):
+            sync_chunk(
+                Employee,
+                "company_id",
+                EMPLOYEE_FIELDS,
+                chunk,
+                report.rows,
+                on_create=lambda: {"password": password.value},
+                repair=repair,
+            )
     report.notes.extend(kept_note("Employee", report.rows))
     report.notes.extend(leftover_note(Employee, count, "--employees"))
     return report
@@ -658,8 +820,9 @@ def seed_tickets(
             paired = with_reference(desired, last.tickets)
         else:
             paired = with_reference(desired, last.tickets, last_tickets(last))
-        for chunk in chunked(paired, CHUNK_SIZE):
-            sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows, repair=repair)
+        with quiet_queries(router.db_for_write(Ticket)):
+            for chunk in chunked(paired, CHUNK_SIZE):
+                sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows, repair=repair)
     report.notes.extend(kept_note("Ticket", report.rows))
     report.notes.extend(leftover_note(Ticket, count, "--tickets"))
     return report

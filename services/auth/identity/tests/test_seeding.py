@@ -232,3 +232,53 @@ def test_same_seed_gives_same_rows_on_fresh_databases(tmp_path: Path) -> None:
         dumps.append(dump(env))
     assert dumps[0] == dumps[1]
     assert any(row["model"] == "identity.outboxevent" for row in dumps[0])
+
+
+def employee_state() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Return the employees and their outbox events, ids replaced by company ids (ids vary)."""
+    company = dict(Employee.objects.values_list("pk", "company_id"))
+    employees = list(
+        Employee.objects.order_by("company_id").values_list(
+            "company_id", "email", "username", "first_name", "last_name", "department", "status"
+        )
+    )
+    recorded = OutboxEvent.objects.filter(queue="hdts.employee.sync").order_by("seq")
+    events = [
+        (
+            action,
+            company.get(entity_id, payload.get("company_id")),
+            sorted((name, value) for name, value in payload.items() if name != "employee_id"),
+        )
+        for action, entity_id, payload in recorded.values_list("action", "entity_id", "payload")
+    ]
+    return employees, events
+
+
+def seed_employee_story(seed_json: Callable[..., dict[str, Any]]) -> tuple[Any, ...]:
+    """Seed 300 employees, delete two, re-seed with another seed; return the state after each."""
+    seed_json("--employees", "300")
+    created = employee_state()
+    Employee.objects.filter(company_id__in=["MA0003", "MA0100"]).delete()
+    document = seed_json("--employees", "300", "--seed", "8")
+    assert document["models"]["Employee"]["created"] == 2
+    assert document["models"]["Employee"]["updated"] > 250
+    assert not Employee.objects.filter(password="").exists()
+    return created, employee_state()
+
+
+def test_employee_fast_path_writes_and_records_what_sync_rows_did(
+    seed_json: Callable[..., dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """New employees inserted without model instances: same rows, same outbox events."""
+    fast = seed_employee_story(seed_json)
+    Employee.objects.all().delete()
+    OutboxEvent.objects.all().delete()
+    SeedMark.objects.all().delete()
+
+    def through_sync_rows(
+        rows: Any, references: Any, repair: bool, on_create: Callable[[], dict[str, Any]]
+    ) -> seeding.SyncResult:
+        return seeding.sync_rows(Employee, rows, ("company_id",), references, repair, on_create=on_create)
+
+    monkeypatch.setattr(seeding, "sync_employees", through_sync_rows)
+    assert seed_employee_story(seed_json) == fast

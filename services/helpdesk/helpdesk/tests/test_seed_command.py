@@ -208,3 +208,21 @@ def test_chunks_cover_more_than_one_batch(monkeypatch: pytest.MonkeyPatch) -> No
     assert second["models"]["Ticket"]["created"] == 0
     assert second["models"]["Ticket"]["updated"] + second["models"]["Ticket"]["unchanged"] == 50
     assert run_seed_json("--employees", "20", "--tickets", "50", "--seed", "3")["changed"] is False
+
+
+def test_conflicting_person_row_is_one_error_and_writes_nothing() -> None:
+    """A person's employee holding a seeded email under another company id stops the whole seed."""
+    _, values = next(seeding.desired_employees(1, 7))
+    Employee.objects.create(
+        company_id="ZZ0001",
+        email=values["email"],
+        first_name="Ada",
+        last_name="Person",
+        department="IT Department",
+        password="x",
+    )
+    with pytest.raises(CommandError, match="Seeding conflicts with rows people added or edited"):
+        call_command("seed", stdout=StringIO(), stderr=StringIO())
+    assert list(Employee.objects.values_list("company_id", flat=True)) == ["ZZ0001"]
+    assert Ticket.objects.count() == 0
+    assert not SeedMark.objects.exists()
