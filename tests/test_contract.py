@@ -109,6 +109,7 @@ class Services:
         return len(mine)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("service", registry.SERVICES, ids=[s.name for s in registry.SERVICES])
 def test_service_reports_follow_the_contract(service: Service, tmp_path: Path) -> None:
     services = Services(tmp_path)
