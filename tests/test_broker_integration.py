@@ -24,6 +24,7 @@ import pytest
 
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
+from tests.conftest import fresh_copy, linking_checkout
 from tests.test_dead_letters import private_vhost
 from tests.test_integration import EXPECTED, REPO, counts, inv, ok
 
@@ -127,9 +128,15 @@ def vhost_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(autouse=True)
+def _copies_link_the_run_venvs(seeded_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests' own copies of the repo link the run's virtualenvs too (see tests/conftest.py)."""
+    monkeypatch.setattr(sys.modules[__name__], "copy_checkout", linking_checkout(seeded_template))
+
+
 @pytest.fixture(scope="module")
-def broker_repo(tmp_path_factory: pytest.TempPathFactory, vhost_url: str) -> Path:
-    copy = copy_checkout(REPO, tmp_path_factory.mktemp("broker") / "repo")
+def broker_repo(tmp_path_factory: pytest.TempPathFactory, vhost_url: str, seeded_template: Path) -> Path:
+    copy = fresh_copy(seeded_template, tmp_path_factory.mktemp("broker") / "repo")
     use_broker(copy, vhost_url)
     connection = pika.BlockingConnection(pika.URLParameters(vhost_url))
     try:  # the queues an older checkout left: no dead-lettering; the first sync replaces them

@@ -17,6 +17,7 @@ import pytest
 from devstack import registry
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
+from tests.conftest import seeded_copy
 from tests.test_dead_letters import private_vhost
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -59,10 +60,14 @@ def vhost() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory, vhost: str) -> Path:
-    copy = copy_checkout(REPO, tmp_path_factory.mktemp("checkout") / "repo")
+def repo(tmp_path_factory: pytest.TempPathFactory, vhost: str, seeded_template: Path) -> Path:
+    """A copy of the run's seeded template (see tests/conftest.py).
+
+    Its ``first.json`` is the report of the template's first seed-all: a real one, in a fresh
+    checkout, offline (nox's seeded_integration sessions run the first seed-all online).
+    """
+    copy = seeded_copy(seeded_template, tmp_path_factory.mktemp("checkout") / "repo")
     use_broker(copy, vhost)
-    ok(copy, "seed-all", "--report", "first.json")
     return copy
 
 

@@ -21,8 +21,8 @@ import psutil
 import pytest
 
 from devstack.venvs import venv_python
-from devstack.workspace import copy_checkout
-from tests.test_integration import REPO, counts, inv, ok, use_broker
+from tests.conftest import seeded_copy
+from tests.test_integration import counts, inv, ok, use_broker
 
 pytestmark = [pytest.mark.integration]
 
@@ -78,8 +78,9 @@ NO_BROKER = "amqp://guest:guest@127.0.0.1:9/none"
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    copy = copy_checkout(REPO, tmp_path / "repo")
+def repo(tmp_path: Path, seeded_template: Path) -> Path:
+    """A seeded stack: a copy of the run's seeded template (see tests/conftest.py), seed-all run."""
+    copy = seeded_copy(seeded_template, tmp_path / "repo")
     use_broker(copy, NO_BROKER)
     seed_all(copy)
     return copy

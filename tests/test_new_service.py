@@ -8,6 +8,7 @@ with no other edit.
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from devstack import registry
 from devstack.workspace import copy_checkout
+from tests.conftest import linking_checkout
 from tests.test_integration import REPO, inv, ok, use_broker
 from tests.test_living_stack import NO_BROKER
 
@@ -171,6 +173,12 @@ def add_service(repo: Path) -> None:
     flags_end = text.index("\n)", text.index("SEED_FLAGS: tuple[SeedFlag, ...] = ("))
     text = text[: flags_end + 1] + FLAG + text[flags_end + 1 :]
     source.write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(autouse=True)
+def _copies_link_the_run_venvs(seeded_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy links the run's virtualenvs of the three services (see tests/conftest.py)."""
+    monkeypatch.setattr(sys.modules[__name__], "copy_checkout", linking_checkout(seeded_template))
 
 
 def test_a_fourth_service_is_a_registry_row_and_a_folder(tmp_path: Path) -> None:
