@@ -67,7 +67,8 @@ def server(settings: Settings, service: registry.Service) -> Server:
 
 
 def every(settings: Settings, services: Iterable[registry.Service] = registry.SERVICES) -> list[Server]:
-    return [server(settings, s) for s in services]
+    """The dev servers of ``services`` that have a port (a service without one has no dev server)."""
+    return [server(settings, s) for s in services if (settings.ports or {}).get(s.name) or s.port]
 
 
 def choose(settings: Settings, names: str | Sequence[str] | None) -> list[Server]:
