@@ -31,6 +31,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.db import DEFAULT_DB_ALIAS, connections, models, router, transaction
 from django.db.backends.base.operations import BaseDatabaseOperations
+from django.db.models import Max
 
 from .accounts import admin_notes, seed_admin
 from .models import Department, Employee, ExternalEmployee, HDTSUser, SeedMark, Ticket
@@ -651,14 +652,26 @@ def sync_chunk(
     report: ModelReport,
     on_create: Callable[[], dict[str, Any]] | None = None,
     repair: bool = False,
+    fresh: bool = False,
 ) -> None:
     """Create missing rows and update the rows :func:`outcome` allows, one statement run each.
 
     New rows go to :func:`insert_rows`, changed ones to :func:`update_rows`, as plain value
     lists (no model instances). ``on_create`` gives the extra values of new rows (called once).
+    ``fresh`` says that no row of the chunk's keys is stored: the chunk is inserted unread.
     """
-    stored = stored_values(model, key_field, fields, [key for key, _, _ in desired])
+    if not desired:
+        return
+    stored = {} if fresh else stored_values(model, key_field, fields, [key for key, _, _ in desired])
     pick = itemgetter(*fields)
+    if not stored:
+        extra = on_create() if on_create is not None else {}
+        tail = tuple(extra.values())
+        insert_rows(
+            model, (key_field, *fields, *extra), [[key, *pick(values), *tail] for key, values, _ in desired]
+        )
+        report.created += len(desired)
+        return
     new_rows: list[list[Any]] = []
     changed_rows: list[list[Any]] = []
     extra: dict[str, Any] | None = None
@@ -685,6 +698,31 @@ def sync_chunk(
         report.created += len(new_rows)
     if changed_rows:
         update_rows(model, fields, changed_rows)
+
+
+def sync_chunks(
+    model: type[models.Model],
+    key_field: str,
+    fields: tuple[str, ...],
+    desired: Iterable[tuple[str, Values, Reference]],
+    report: ModelReport,
+    keys: tuple[str, str],
+    on_create: Callable[[], dict[str, Any]] | None = None,
+    repair: bool = False,
+) -> None:
+    """Run :func:`sync_chunk` over ``desired`` in chunks, logging no queries (:func:`quiet_queries`).
+
+    ``desired`` yields keys in ascending order, from ``keys[0]`` to ``keys[1]``. One query reads
+    the highest key stored among them beforehand: a chunk whose first key is above it holds
+    no stored row (rows written meanwhile have lower keys), so it is inserted without a read.
+    """
+    with quiet_queries(router.db_for_write(model)):
+        low, high = keys
+        stored = model._default_manager.filter(**{f"{key_field}__gte": low, f"{key_field}__lte": high})
+        highest = stored.aggregate(highest=Max(key_field))["highest"]
+        for chunk in chunked(desired, CHUNK_SIZE):
+            fresh = highest is None or chunk[0][0] > highest
+            sync_chunk(model, key_field, fields, chunk, report, on_create, repair, fresh=fresh)
 
 
 def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[list[Any]]) -> None:
@@ -747,17 +785,16 @@ def seed_employees(
         paired = with_reference(desired, last.employees)
     else:
         paired = with_reference(desired, last.employees, desired_employees(last.employees, last.seed))
-    with quiet_queries(router.db_for_write(Employee)):
-        for chunk in chunked(paired, CHUNK_SIZE):
-            sync_chunk(
-                Employee,
-                "company_id",
-                EMPLOYEE_FIELDS,
-                chunk,
-                report.rows,
-                on_create=lambda: {"password": password.value},
-                repair=repair,
-            )
+    sync_chunks(
+        Employee,
+        "company_id",
+        EMPLOYEE_FIELDS,
+        paired,
+        report.rows,
+        (company_id(1), company_id(count)),
+        on_create=lambda: {"password": password.value},
+        repair=repair,
+    )
     report.notes.extend(kept_note("Employee", report.rows))
     report.notes.extend(leftover_note(Employee, count, "--employees"))
     return report
@@ -820,9 +857,8 @@ def seed_tickets(
             paired = with_reference(desired, last.tickets)
         else:
             paired = with_reference(desired, last.tickets, last_tickets(last))
-        with quiet_queries(router.db_for_write(Ticket)):
-            for chunk in chunked(paired, CHUNK_SIZE):
-                sync_chunk(Ticket, "ticket_number", TICKET_FIELDS, chunk, report.rows, repair=repair)
+        keys = (ticket_number(1), ticket_number(count))
+        sync_chunks(Ticket, "ticket_number", TICKET_FIELDS, paired, report.rows, keys, repair=repair)
     report.notes.extend(kept_note("Ticket", report.rows))
     report.notes.extend(leftover_note(Ticket, count, "--tickets"))
     return report

@@ -188,8 +188,9 @@ def test_seed_logs_no_queries_and_restores_debug(monkeypatch: pytest.MonkeyPatch
         assert connection.force_debug_cursor is True
     assert settings.DEBUG is True
     assert Ticket.objects.count() == 2000
-    # 44 chunks of 50 rows: logged, they would be 88 queries or more; only run_seed's own remain.
-    assert len(captured) < 30, [query["sql"][:80] for query in captured]
+    # 44 chunks of 50 rows, one INSERT each at least: none is logged, only run_seed's own queries.
+    assert len(captured) < 44, [query["sql"][:80] for query in captured]
+    assert not any(query["sql"].startswith('INSERT INTO "helpdesk_ticket"') for query in captured)
 
 
 def peak_bytes(tickets: int) -> int:
@@ -211,3 +212,29 @@ def test_memory_stays_flat_as_the_count_grows(monkeypatch: pytest.MonkeyPatch) -
     large = peak_bytes(8_000)
     assert Ticket.objects.count() == 8_000
     assert large < small * 2, (small, large)
+
+
+def test_chunks_above_the_stored_keys_are_inserted_unread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(seeding, "CHUNK_SIZE", 10)
+    seed("--employees", "5", "--tickets", "25")
+    Ticket.objects.filter(ticket_number="TX00000003").delete()
+    reads: list[list[str]] = []
+    stored_values = seeding.stored_values
+
+    def counting(model: Any, key_field: str, fields: Any, keys: list[str]) -> Any:
+        reads.append(keys)
+        return stored_values(model, key_field, fields, keys)
+
+    monkeypatch.setattr(seeding, "stored_values", counting)
+    report = seed("--employees", "5", "--tickets", "60")
+    tickets = report["models"]["Ticket"]
+    assert (tickets["created"], tickets["unchanged"], tickets["updated"]) == (36, 24, 0)
+    # Employees MA0001-MA0005 (stored) and tickets TX00000001-TX00000030 (up to TX00000025 stored).
+    assert [(keys[0], keys[-1]) for keys in reads] == [
+        ("MA0001", "MA0005"),
+        ("TX00000001", "TX00000010"),
+        ("TX00000011", "TX00000020"),
+        ("TX00000021", "TX00000030"),
+    ]
+    assert Ticket.objects.filter(ticket_number="TX00000003").exists()
+    assert Ticket.objects.count() == 60
