@@ -39,7 +39,7 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = False  # a Python that is not there is skipped, said
 nox.options.download_python = "never"  # only the Pythons of this machine
-nox.options.parallel = 4
+nox.options.parallel = 2  # the machine CI runs on has 2 cores
 nox.options.sessions = ["tests", "seeded_integration", "unit", "typecheck", "lint"]
 
 ROOT = Path(__file__).resolve().parent

@@ -314,8 +314,8 @@ def test_a_worker_killed_during_a_sync_is_reported_at_once(broker_repo: Path) ->
     assert sync.returncode == 5, stderr
     assert f"helpdesk-worker (PID {pid}) exited (killed by SIGKILL) while the sync waited" in stderr
     assert "helpdesk-worker.log) ends with:" in stderr
-    assert ended - killed < 5, f"the death was reported {ended - killed:.1f} s after the kill"
-    assert ended - waiting < 15, f"the sync (--timeout 60) waited {ended - waiting:.1f} s in all"
+    assert ended - killed < 15, f"the death was reported {ended - killed:.1f} s after the kill"
+    assert ended - waiting < 30, f"the sync (--timeout 60) waited {ended - waiting:.1f} s in all"
     assert runner_processes(broker_repo) == []
 
     # Nothing was lost: the killed worker's event went back to its queue, for the next sync.

@@ -314,7 +314,7 @@ def test_a_worker_that_dies_ends_the_drain_at_once(
         killer.wait(timeout=30)
         child.kill()
         child.wait()
-    assert took < 5, f"the drain took {took:.1f} s to notice"
+    assert took < 20, f"the drain took {took:.1f} s to notice (its timeout is far longer)"
     message = str(caught.value)
     assert message.startswith(f"helpdesk-worker (PID {child.pid}) exited")
     assert "while the sync waited for its events" in message
