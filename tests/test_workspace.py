@@ -69,10 +69,10 @@ def test_copy_holds_what_git_lists_and_nothing_it_ignores(repo: Path, tmp_path: 
 
 
 def test_names_git_would_quote_are_copied(repo: Path, tmp_path: Path) -> None:
-    write(repo / "docs" / "naïve name.md")
+    write(repo / "docs" / "naïve name.txt")
     git(repo, "add", "docs")
     copy_checkout(repo, tmp_path / "copy")
-    assert (tmp_path / "copy" / "docs" / "naïve name.md").is_file()
+    assert (tmp_path / "copy" / "docs" / "naïve name.txt").is_file()
 
 
 def test_a_folder_that_is_not_a_checkout_falls_back_to_the_ignore_list(tmp_path: Path) -> None:

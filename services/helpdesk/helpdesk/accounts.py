@@ -1,5 +1,8 @@
 """Seed the administrator that logs in to this service's admin site.
 
+This file is the same in every consumer (the runner's tests/test_shared_copies.py checks it):
+edit one copy, then copy it over the others.
+
 The administrator ``admin@example.com`` (its username and its email) is a superuser in
 Django's own user table, apart from the tables mirrored from auth; nothing counts or syncs
 it. It is a seeded row like the others: created when missing with the seed password, kept
