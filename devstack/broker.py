@@ -78,6 +78,8 @@ def sync_broker(
     report.redelivered = sum(map(len, redelivered.values()))
     if report.redelivered:
         say(f"moved {report.redelivered} dead-lettered event(s) back to their queues")
+    # Counted before any event is relayed: a worker may dead-letter one before the drain begins.
+    dead_before = dead_baseline(settings, registry.QUEUE_NAMES)
     publisher = states[registry.PUBLISHER]
     if not publisher.pending_event_total and not report.redelivered:
         return report
@@ -100,7 +102,7 @@ def sync_broker(
                 ids.setdefault(queue, []).extend(batch)
             report.relayed = int(relayed.get("published", 0))
         workers.wait_consuming(settings, started, baseline, timeout)
-        report.applied = drain(settings, ids, timeout, watched(settings, needed, started))
+        report.applied = drain(settings, ids, timeout, watched(settings, needed, started), dead_before)
         report.seconds = time.perf_counter() - began
     except BaseException:
         if not keep_workers:
@@ -136,23 +138,23 @@ def drain(
     ids: Mapping[str, list[str]],
     timeout: float,
     watch: Mapping[str, psutil.Process] | None = None,
+    dead_before: Mapping[str, int] | None = None,
 ) -> dict[str, int]:
     """Wait until each consumer has recorded every given event of its queues as applied.
 
     One ``manage.py wait_events`` per consumer waits up to ``timeout`` seconds. Meanwhile, every
     ``POLL`` seconds, the worker processes in ``watch`` (by worker name) are looked at, and the
     dead-letter queues: when a worker dies, or an event is dead-lettered, before its events are
-    all applied, the waits are ended and StepError says so at once.
+    all applied, the waits are ended and StepError says so at once. ``dead_before`` is how many
+    dead letters each queue held before the events were sent (counted here when not given).
     """
     todo = {c.name: [i for q in c.consumes for i in ids.get(q, [])] for c in registry.consumers()}
     todo = {name: batch for name, batch in todo.items() if batch}
     if not todo:
         return {}
     queues = [q for name in todo for q in registry.get(name).consumes if ids.get(q)]
-    try:
-        dead_before: dict[str, int] | None = dead_counts(settings, queues)
-    except StepError:
-        dead_before = None  # the broker did not answer: only the workers are watched
+    if dead_before is None:
+        dead_before = dead_baseline(settings, queues)
     waits = {name: start_wait(settings, registry.get(name), timeout) for name in todo}
     with ThreadPoolExecutor(max_workers=len(waits)) as pool:
         futures = {
@@ -278,6 +280,15 @@ def status(settings: Settings) -> dict[str, Any]:
         queues = {"error": str(exc)}  # type: ignore[dict-item]
         dead = {"error": str(exc)}
     return {"workers": rows, "queues": queues, "dead_letters": dead}
+
+
+def dead_baseline(settings: Settings, queues: Iterable[str]) -> dict[str, int] | None:
+    """The dead letters of each queue now, or None when the broker does not answer (then only
+    the workers are watched)."""
+    try:
+        return dead_counts(settings, queues)
+    except StepError:
+        return None
 
 
 def dead_counts(settings: Settings, queues: Iterable[str]) -> dict[str, int]:
