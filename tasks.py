@@ -331,6 +331,10 @@ def _workers_status(c: Context, json: bool) -> None:
     cli.workers_status(c, json)
 
 
+def _workers_purge(c: Context, yes: bool) -> None:
+    cli.workers_purge(c, yes)
+
+
 workers = Collection(
     "workers",
     make_task(
@@ -342,6 +346,13 @@ workers = Collection(
         pre=[install, *migrate_tasks.values()],
     ),
     make_task(_workers_stop, "stop", "Stop the workers and relay that the runner started."),
+    make_task(
+        _workers_purge,
+        "purge",
+        "Delete this checkout's sync queues from RabbitMQ (e.g. those of an old devstack.project).",
+        params=(("yes", False),),
+        helps={"yes": "confirm deleting the queues and the events still in them (default: list them)"},
+    ),
     make_task(
         _workers_status,
         "status",

@@ -230,14 +230,15 @@ def watch_waits(
 
 def dead_letter_sentence(settings: Settings, queue: str, new: int, consumer: str) -> str:
     """Say that ``new`` events of ``queue`` were dead-lettered, why, and what to do."""
-    dead = workers.dead_queue(queue)
+    dead = workers.dead_queue(settings.queue(queue))
     purge = workers.rabbitmqctl(rabbit.parse(settings.broker_url), "purge_queue", dead)
     try:
         reason = dead_letters(settings, [queue])[queue]["reason"] or "no reason given"
     except StepError:
         reason = "reason unknown"
     return (
-        f"{new} event(s) of {queue} were dead-lettered by {consumer}'s worker ({reason}); they wait in "
+        f"{new} event(s) of {settings.queue(queue)} were dead-lettered by {consumer}'s worker ({reason}); "
+        f"they wait in "
         f"{dead}: remove the cause, then run 'inv sync --via broker' again to re-deliver them "
         f"(or drop them: {purge})."
     )
@@ -247,13 +248,13 @@ def backlog(settings: Settings) -> str:
     """Describe what is still queued per queue and how each worker's log ends."""
     lines = []
     try:
-        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUE_NAMES)
+        info = queue_states(settings)
         dead = dead_counts(settings, registry.QUEUE_NAMES)
         for queue, entry in info.items():
             state = "missing" if entry is None else f"{entry.messages} ready, {entry.consumers} consumer(s)"
             if dead.get(queue):
-                state += f", {dead[queue]} dead-lettered in {workers.dead_queue(queue)}"
-            lines.append(f"  {queue}: {state}")
+                state += f", {dead[queue]} dead-lettered in {workers.dead_queue(settings.queue(queue))}"
+            lines.append(f"  {settings.queue(queue)}: {state}")
     except StepError as exc:
         lines.append(f"  queues unknown: {exc}")
     for worker in workers.consumers():
@@ -263,14 +264,17 @@ def backlog(settings: Settings) -> str:
 
 
 def status(settings: Settings) -> dict[str, Any]:
-    """Workers (PID, queues), the broker's view of each queue and the dead letters of each."""
+    """Workers (PID, queues), the broker's view of each queue and the dead letters of each.
+
+    Queues are keyed by base name; ``namespace`` says what their names on the broker start with.
+    """
     rows: dict[str, Any] = {}
     for worker in [*workers.consumers(), workers.relay()]:
         proc = workers.running(settings, worker)
         rows[worker.name] = {"pid": proc.pid if proc else None, "queues": list(worker.queues)}
     dead: dict[str, Any]
     try:
-        info = workers.queue_info(rabbit.parse(settings.broker_url), registry.QUEUE_NAMES)
+        info = queue_states(settings)
         queues = {
             q: (None if i is None else {"ready": i.messages, "consumers": i.consumers})
             for q, i in info.items()
@@ -279,7 +283,16 @@ def status(settings: Settings) -> dict[str, Any]:
     except StepError as exc:
         queues = {"error": str(exc)}  # type: ignore[dict-item]
         dead = {"error": str(exc)}
-    return {"workers": rows, "queues": queues, "dead_letters": dead}
+    return {"namespace": settings.namespace(), "workers": rows, "queues": queues, "dead_letters": dead}
+
+
+def queue_states(
+    settings: Settings, queues: Iterable[str] = registry.QUEUE_NAMES
+) -> dict[str, workers.QueueInfo | None]:
+    """The broker's view of each sync queue (by base name) in this checkout's namespace."""
+    names = list(queues)
+    info = workers.queue_info(rabbit.parse(settings.broker_url), map(settings.queue, names))
+    return {q: info[settings.queue(q)] for q in names}
 
 
 def dead_baseline(settings: Settings, queues: Iterable[str]) -> dict[str, int] | None:
@@ -294,9 +307,9 @@ def dead_baseline(settings: Settings, queues: Iterable[str]) -> dict[str, int] |
 def dead_counts(settings: Settings, queues: Iterable[str]) -> dict[str, int]:
     """The messages waiting in each sync queue's ``<queue>.dead`` (0 when it does not exist)."""
     broker = rabbit.parse(settings.broker_url)
-    names = list(queues)
-    info = workers.queue_info(broker, [workers.dead_queue(q) for q in names])
-    return {q: (i.messages if (i := info[workers.dead_queue(q)]) else 0) for q in names}
+    dead = {q: workers.dead_queue(settings.queue(q)) for q in queues}
+    info = workers.queue_info(broker, dead.values())
+    return {q: (i.messages if (i := info[name]) else 0) for q, name in dead.items()}
 
 
 def dead_letters(
@@ -312,17 +325,16 @@ def dead_letters(
     result: dict[str, dict[str, Any]] = {}
     with workers.connected(broker) as connection:
         for queue in queues:
+            dead = workers.dead_queue(settings.queue(queue))
             channel = connection.channel()
             try:
-                count = channel.queue_declare(
-                    queue=workers.dead_queue(queue), passive=True
-                ).method.message_count
+                count = channel.queue_declare(queue=dead, passive=True).method.message_count
             except pika.exceptions.ChannelClosedByBroker:
                 result[queue] = {"count": 0, "reason": ""}  # not declared yet: nothing died
                 continue
             reason = ""
             if count:
-                method, properties, _ = channel.basic_get(queue=workers.dead_queue(queue), auto_ack=False)
+                method, properties, _ = channel.basic_get(queue=dead, auto_ack=False)
                 if method is not None:
                     reason = death_reason(properties.headers or {})
                     channel.basic_nack(delivery_tag=method.delivery_tag, requeue=True)
@@ -362,13 +374,14 @@ def redeliver(settings: Settings) -> dict[str, list[str]]:
     moved: dict[str, list[str]] = {}
     with workers.connected(broker) as connection:
         for queue in registry.QUEUE_NAMES:
+            name = settings.queue(queue)
             try:
-                ids = workers.move(connection, workers.dead_queue(queue), queue, queue, rewrite=as_new)
+                ids = workers.move(connection, workers.dead_queue(name), name, name, rewrite=as_new)
             except pika.exceptions.ChannelClosedByBroker:
                 continue  # no dead-letter queue yet: nothing to move
             except pika.exceptions.AMQPError as exc:
                 raise StepError(
-                    f"Could not move the dead letters of {queue} back to it ({type(exc).__name__}: {exc}); "
+                    f"Could not move the dead letters of {name} back to it ({type(exc).__name__}: {exc}); "
                     "they stay where they are: run the sync again."
                 ) from None
             if ids:

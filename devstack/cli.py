@@ -238,6 +238,24 @@ def workers_stop(c: Context) -> None:
     guarded(body)
 
 
+def workers_purge(c: Context, yes: bool) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        with run_lock(stack.settings):
+
+            def action() -> tuple[bool, str]:
+                deleted = workers.purge(stack.settings, yes)
+                if not deleted:
+                    return False, f"no sync queue of namespace '{stack.settings.namespace()}' exists"
+                dropped = sum(deleted.values())
+                where = stack.settings.queue("*")
+                return True, f"deleted {len(deleted)} queue(s) named {where} ({dropped} message(s) dropped)"
+
+            stack.run("workers.purge", action)
+
+    guarded(body)
+
+
 def workers_status(c: Context, as_json: bool) -> None:
     def body() -> None:
         stack = stack_of(c)
@@ -247,7 +265,11 @@ def workers_status(c: Context, as_json: bool) -> None:
             sys.stdout.write("\n")
             return
         rows = [
-            (name, info["pid"] or "-", ", ".join(info["queues"]) or "(relays auth's outbox)")
+            (
+                name,
+                info["pid"] or "-",
+                ", ".join(map(stack.settings.queue, info["queues"])) or "(relays auth's outbox)",
+            )
             for name, info in report["workers"].items()
         ]
         stack.console.table(("worker", "pid", "queues"), rows)
@@ -259,14 +281,9 @@ def workers_status(c: Context, as_json: bool) -> None:
         queue_rows = []
         for q, i in queues.items():
             ready, consumers = (i["ready"], i["consumers"]) if i else ("-", "missing")
-            queue_rows.append((q, ready, consumers, dead.get(q, {}).get("count", "-")))
+            queue_rows.append((stack.settings.queue(q), ready, consumers, dead.get(q, {}).get("count", "-")))
         stack.console.table(("queue", "ready", "consumers", "dead-lettered"), queue_rows)
-        for queue, info in dead.items():  # why the first dead letter of each queue died
-            if isinstance(info, dict) and info.get("count"):
-                stack.console.warn(
-                    f"{info['count']} message(s) of {queue} were dead-lettered to {queue}.dead "
-                    f"({info.get('reason') or 'no reason given'}); 'inv sync --via broker' re-delivers them."
-                )
+        warn_dead_letters(stack.console, report["namespace"], dead)
 
     guarded(body)
 
@@ -354,13 +371,14 @@ def status(c: Context, as_json: bool) -> None:
             }
         report["servers"] = servers_report(settings)
         broker = rabbit.parse(settings.broker_url)
+        where = {"url": broker.masked, "namespace": settings.namespace()}
         try:
             rabbit.probe(broker, timeout=2.0)
-            report["rabbitmq"] = {"url": broker.masked, "answers": True, "problem": ""}
+            report["rabbitmq"] = {**where, "answers": True, "problem": ""}
             with contextlib.suppress(StackError):
                 report["rabbitmq"]["dead_letters"] = dead_letters(settings)
         except StackError as exc:
-            report["rabbitmq"] = {"url": broker.masked, "answers": False, "problem": str(exc)}
+            report["rabbitmq"] = {**where, "answers": False, "problem": str(exc)}
         if as_json:
             json.dump(report, sys.stdout, indent=2)
             sys.stdout.write("\n")
@@ -393,12 +411,20 @@ def print_status(console: Console, report: dict[str, Any]) -> None:
     if "servers" in report and not up:
         console.info("no dev server of the runner runs ('inv up' starts them)")
     mq = report["rabbitmq"]
-    console.info(f"RabbitMQ {mq['url']}: " + ("answers" if mq["answers"] else mq["problem"]))
-    # Dead letters per sync queue (broker.dead_letters), when the report carries them.
-    for queue, info in (mq.get("dead_letters") or {}).items():
+    where = (
+        f"RabbitMQ {mq['url']}, queues '{mq['namespace']}.*'" if mq["namespace"] else f"RabbitMQ {mq['url']}"
+    )
+    console.info(f"{where}: " + ("answers" if mq["answers"] else mq["problem"]))
+    warn_dead_letters(console, mq["namespace"], mq.get("dead_letters") or {})
+
+
+def warn_dead_letters(console: Console, namespace: str, dead: Mapping[str, Any]) -> None:
+    """Say, per sync queue (``broker.dead_letters``), how many messages died and why the first did."""
+    for queue, info in dead.items():
         if isinstance(info, dict) and info.get("count"):
+            name = config_mod.queue_name(namespace, queue)
             console.warn(
-                f"{info['count']} message(s) of {queue} were dead-lettered to {queue}.dead "
+                f"{info['count']} message(s) of {name} were dead-lettered to {name}.dead "
                 f"({info.get('reason') or 'no reason given'}); 'inv sync --via broker' re-delivers them."
             )
 

@@ -21,7 +21,7 @@ from devstack.venvs import venv_python
 def child_env(
     settings: Settings, service: Service, environ: Mapping[str, str] = os.environ
 ) -> dict[str, str]:
-    """Return the environment of a service process: its own DATABASE_URL and the broker."""
+    """Return the environment of a service process: its own DATABASE_URL, the broker and namespace."""
     env = dict(environ)
     env.pop("DJANGO_SETTINGS_MODULE", None)
     url = settings.database_url(service.name)
@@ -30,6 +30,7 @@ def child_env(
     else:
         env.pop("DATABASE_URL", None)
     env["CELERY_BROKER_URL"] = settings.broker_url
+    env["SYNC_NAMESPACE"] = settings.namespace()  # this checkout's sync queues on the broker
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONIOENCODING"] = "utf-8"
     return env

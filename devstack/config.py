@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,10 @@ BROKER_ENV = "CELERY_BROKER_URL"
 #: The ``devstack`` key of the Invoke config; ``INVOKE_DEVSTACK_<KEY>`` overrides it.
 DEFAULTS: dict[str, Any] = {
     "broker_url": "",
+    # The namespace of this checkout's sync queues and worker names on the broker (None: derived
+    # from the checkout's folder, see ``derive_project``; '': the base names, for a broker_url
+    # with a virtual host of its own).
+    "project": None,
     "venv": ".venv",
     # Durations are text here: Invoke would cast INVOKE_DEVSTACK_LOCK_TIMEOUT=abc with float()
     # and fail with a traceback; as text they reach the check below, which names the variable.
@@ -54,6 +60,15 @@ class Settings:
     log_dir: str = "logs"
     databases: Mapping[str, str] | None = None
     ports: Mapping[str, int] | None = None
+    project: str | None = None
+
+    def namespace(self) -> str:
+        """This checkout's namespace on the broker ('' for none): ``project``, else derived."""
+        return derive_project(self.root) if self.project is None else self.project
+
+    def queue(self, name: str) -> str:
+        """The name sync queue ``name`` (a base name of the registry) has on the broker."""
+        return queue_name(self.namespace(), name)
 
     def database_url(self, service: str) -> str:
         """Return the DATABASE_URL the runner gives ``service`` ('' means its SQLite file)."""
@@ -73,6 +88,27 @@ class Settings:
 
     def state_dir(self) -> Path:
         return self.root / ".devstack"
+
+
+#: A project name: letters, digits, '-' and '_' (a '.' separates it from the queue's base name).
+PROJECT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}")
+
+
+def queue_name(namespace: str, name: str) -> str:
+    """The name of sync queue ``name`` on the broker in ``namespace`` ('' for none)."""
+    return f"{namespace}.{name}" if namespace else name
+
+
+def derive_project(root: Path) -> str:
+    """The default namespace of the checkout at ``root``: its folder's name and a hash of its path.
+
+    Two clones in folders of the same name still differ; the same folder always gives the same
+    name (case-folded on Windows, where paths are case-insensitive).
+    """
+    where = Path(os.path.abspath(root))
+    name = re.sub(r"[^a-z0-9]+", "-", where.name.lower()).strip("-")[:24] or "devstack"
+    digest = hashlib.sha256(os.path.normcase(str(where)).encode("utf-8")).hexdigest()[:6]
+    return f"{name}-{digest}"
 
 
 def resolve_broker_url(configured: str | None, environ: Mapping[str, str] = os.environ) -> str:
@@ -149,6 +185,15 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
         elif key in BOOLS and not isinstance(value, bool) and str(value).strip().lower() not in BOOL_TEXT:
             problems.append(
                 f"The setting devstack.{key} must be true or false, got {value!r} ({where(key)})."
+            )
+        elif (
+            key == "project"
+            and value is not None
+            and not (isinstance(value, str) and (value == "" or PROJECT.fullmatch(value)))
+        ):
+            problems.append(
+                f"The setting devstack.project must be letters, digits, '-' or '_' (at most 63, no '.'), "
+                f"or '' for the base queue names, got {value!r} ({where(key)})."
             )
         elif key in ("lock_timeout", "stop_grace"):
             try:
@@ -256,6 +301,7 @@ def from_config(
         log_dir=str(merged["log_dir"]),
         databases={k: str(v or "") for k, v in dict(merged["databases"]).items()},
         ports={k: p for k, v in dict(merged["ports"] or {}).items() if (p := parse_port(v)) is not None},
+        project=None if merged["project"] is None else str(merged["project"]),
     )
 
 

@@ -373,7 +373,9 @@ def run_foreground(
     queues = [q for w in chosen for q in w.queues]
     if queues:
         workers.declare_queues(settings, queues, say)
-    info = workers.queue_info(rabbit.parse(settings.broker_url), queues) if queues else {}
+    info = (
+        workers.queue_info(rabbit.parse(settings.broker_url), map(settings.queue, queues)) if queues else {}
+    )
     baseline = {q: (i.consumers if i else 0) for q, i in info.items()}
     width = max(len(w.name) for w in chosen)
     children: list[tuple[workers.Worker, subprocess.Popen[str], psutil.Process]] = []

@@ -24,7 +24,7 @@ import psutil
 from devstack import processes, rabbit, registry, retry
 from devstack.commands import child_env, python_of
 from devstack.config import Settings
-from devstack.errors import StepError
+from devstack.errors import GuardError, StepError
 from devstack.processes import gone
 
 
@@ -42,9 +42,14 @@ class Worker:
             return [python, "manage.py", "relay_events", "--loop"]
         return [
             python, "-m", "celery", "-A", "config", "worker", "--pool", "solo",
-            "--queues", ",".join(self.queues), "--hostname", f"{self.service.name}@%h",
+            "--queues", ",".join(map(settings.queue, self.queues)), "--hostname", self.node(settings),
             "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
+
+    def node(self, settings: Settings) -> str:
+        """The Celery node name: the service and the checkout's namespace, unique on a shared broker."""
+        namespace = settings.namespace()
+        return f"{self.service.name}.{namespace}@%h" if namespace else f"{self.service.name}@%h"
 
 
 def consumers() -> list[Worker]:
@@ -291,14 +296,15 @@ def declare_queues(
 ) -> dict[str, int]:
     """Declare each sync queue with dead-lettering, its exchange and ``<queue>.dead``, as the services do.
 
+    ``queues`` are base names; what is declared are their names in the checkout's namespace.
     A queue RabbitMQ holds with other arguments (declared by an older checkout, without
     dead-lettering) is replaced, its messages kept (see :func:`replace_queue`), and ``say``
-    hears it. Return the replaced queues with the number of messages each held.
+    hears it. Return the replaced queues (names on the broker) with the messages each held.
     """
     broker = rabbit.parse(settings.broker_url)
     replaced: dict[str, int] = {}
     with connected(broker) as connection:
-        for queue in queues:
+        for queue in map(settings.queue, queues):
             try:
                 channel = connection.channel()
                 channel.queue_declare(queue=dead_queue(queue), durable=True)
@@ -361,6 +367,57 @@ def replace_queue(
     return held
 
 
+def purge(settings: Settings, yes: bool) -> dict[str, int]:
+    """Delete this checkout's sync queues, their dead-letter queues and exchanges from the broker.
+
+    Return each deleted queue (name on the broker) with the messages it held. Without ``yes``
+    nothing is deleted: GuardError lists what would be. A queue something consumes is refused:
+    the runner's workers must be stopped first, and another process of this namespace too.
+    """
+    broker = rabbit.parse(settings.broker_url)
+    own = [w.name for w in [*consumers(), relay()] if running(settings, w) is not None]
+    if own:
+        raise GuardError(
+            f"{', '.join(own)} of this checkout still run; stop them ('inv workers.stop', or 'inv down') "
+            "and run 'inv workers.purge' again."
+        )
+    names = [n for q in registry.QUEUE_NAMES for n in (settings.queue(q), dead_queue(settings.queue(q)))]
+    found = {n: i for n, i in queue_info(broker, names).items() if i is not None}
+    where = f"namespace '{settings.namespace()}'" if settings.namespace() else "the base names"
+    if not found:
+        return {}
+    used = [f"{n} ({i.consumers} consumer(s))" for n, i in found.items() if i.consumers]
+    if used:
+        raise GuardError(
+            f"Something still consumes {', '.join(used)} at {broker.masked}: a worker of another "
+            f"checkout with the {where} (or started by hand); stop it and run 'inv workers.purge' again."
+        )
+    if not yes:
+        held = sum(i.messages for i in found.values())
+        raise GuardError(
+            f"Purging deletes {len(found)} sync queue(s) of the {where} at {broker.masked}, holding "
+            f"{held} message(s); "
+            "events still in them are dropped (the next 'inv sync' repairs the mirrors from auth's "
+            "snapshot). Rerun with --yes to confirm."
+        )
+    deleted: dict[str, int] = {}
+    with connected(broker) as connection:
+        for name, info in found.items():
+            channel = connection.channel()
+            try:
+                channel.queue_delete(queue=name, if_unused=True)
+                if not name.endswith(DEAD_SUFFIX):
+                    channel.exchange_delete(exchange=name)
+                channel.close()
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                raise GuardError(
+                    f"RabbitMQ would not delete {name} ({exc.reply_text}): a consumer came back; "
+                    "stop it and run 'inv workers.purge' again."
+                ) from None
+            deleted[name] = info.messages
+    return deleted
+
+
 def wait_consuming(
     settings: Settings,
     started: dict[str, psutil.Process],
@@ -370,7 +427,7 @@ def wait_consuming(
     """Wait until every started worker consumes all its queues (not a fixed sleep)."""
     broker = rabbit.parse(settings.broker_url)
     wanted = {w.name: w for w in consumers() if w.name in started}
-    queues = [q for w in wanted.values() for q in w.queues]
+    queues = [settings.queue(q) for w in wanted.values() for q in w.queues]
     for _ in retry.attempts(timeout):
         for name, proc in started.items():
             if gone(proc):
@@ -391,19 +448,24 @@ def start_missing(
     say: Callable[[str], None],
     only: Iterable[Worker] | None = None,
 ) -> tuple[dict[str, psutil.Process], dict[str, int]]:
-    """Start the workers that are not running; return them and each queue's prior consumers."""
+    """Start the workers that are not running; return them and each queue's prior consumers.
+
+    The consumers are counted per queue name on the broker (see ``Settings.queue``).
+    """
     broker = rabbit.parse(settings.broker_url)
     wanted = {w.name for w in (consumers() if only is None else only)}
     todo = [w for w in consumers() if w.name in wanted and running(settings, w) is None]
     queues = [q for w in todo for q in w.queues]
     if queues:  # a worker refuses a queue declared without dead-lettering: replace it first
         declare_queues(settings, queues, say)
-    baseline = {q: (i.consumers if (i := info) else 0) for q, info in queue_info(broker, queues).items()}
+    found = queue_info(broker, map(settings.queue, queues))
+    baseline = {q: (i.consumers if (i := info) else 0) for q, info in found.items()}
     started: dict[str, psutil.Process] = {}
     try:
         for worker in todo:
             started[worker.name] = start(settings, worker)
-            say(f"started {worker.name} (PID {started[worker.name].pid}) on {', '.join(worker.queues)}")
+            on = ", ".join(map(settings.queue, worker.queues))
+            say(f"started {worker.name} (PID {started[worker.name].pid}) on {on}")
         if include_relay and running(settings, relay()) is None:
             started[relay().name] = start(settings, relay())
             say(f"started auth-relay (PID {started[relay().name].pid}), relaying auth's outbox continuously")

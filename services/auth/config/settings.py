@@ -102,6 +102,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
+# The runner gives each checkout a namespace (SYNC_NAMESPACE): on the broker every sync queue,
+# its exchange and its dead-letter queue are '<namespace>.<name>', so checkouts that share one
+# RabbitMQ never consume each other's events. Unset or empty: the base names. Task names and
+# the outbox's queue column keep the base names.
+SYNC_NAMESPACE = os.environ.get("SYNC_NAMESPACE", "").strip()
+
 # Celery: configuration only; nothing here connects to the broker.
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -9,7 +9,8 @@ so the batch stays pending and is published again later (consumers drop
 duplicates by event id).
 
 Messages follow Celery's task protocol 2: task name = queue name, args =
-[envelope], task id = event id, routed to the durable queue of the same name.
+[envelope], task id = event id, routed to the durable queue of the same name in
+this checkout's namespace (``settings.SYNC_NAMESPACE``, see ``on_broker``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import amqp
 from celery.utils.nodenames import anon_nodename
 from config.celery_app import app as celery_app
+from django.conf import settings
 from django.db import DatabaseError, close_old_connections, transaction
 from django.utils import timezone
 from kombu import Connection, Exchange
@@ -52,6 +54,11 @@ def dead_lettering(name: str) -> dict[str, str]:
     return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name + DEAD_LETTER_SUFFIX}
 
 
+def on_broker(name: str) -> str:
+    """Return the name sync queue ``name`` has on the broker in this checkout's namespace."""
+    return f"{settings.SYNC_NAMESPACE}.{name}" if settings.SYNC_NAMESPACE else name
+
+
 def sync_queues() -> list[KombuQueue]:
     """Return the four sync queues, declared exactly as the consumers (and the runner) declare them.
 
@@ -66,13 +73,13 @@ def sync_queues() -> list[KombuQueue]:
             durable=True,
             queue_arguments=dead_lettering(name),
         )
-        for name in outbox.QUEUES
+        for name in map(on_broker, outbox.QUEUES)
     ]
 
 
 def dead_letter_queues() -> list[KombuQueue]:
     """Return the durable `<queue>.dead` queues, reached through the default exchange."""
-    return [KombuQueue(name + DEAD_LETTER_SUFFIX, durable=True) for name in outbox.QUEUES]
+    return [KombuQueue(on_broker(name) + DEAD_LETTER_SUFFIX, durable=True) for name in outbox.QUEUES]
 
 
 def declare_queues(channel: Any) -> None:
@@ -262,7 +269,7 @@ class Publisher:
         errors = (OSError, amqp.exceptions.AMQPError, *self.connection.connection_errors)
         try:
             for envelope in envelopes:
-                name = envelope["queue"]
+                name = on_broker(envelope["queue"])
                 self.channel.basic_publish(task_message(envelope), exchange=name, routing_key=name)
                 self.confirms.published()
             self.wait_for_confirms(len(envelopes))

@@ -118,6 +118,20 @@ CELERY_DB_REUSE_MAX = 1000
 
 SYNC_QUEUES = ("hdts.user.sync", "hdts.employee.sync")
 
+# The runner gives each checkout a namespace (SYNC_NAMESPACE): on the broker every sync queue,
+# its exchange and its dead-letter queue are '<namespace>.<name>', so checkouts that share one
+# RabbitMQ never consume each other's events. Unset or empty: the base names. Task names (and
+# the outbox's queue column) keep the base names.
+SYNC_NAMESPACE = os.environ.get("SYNC_NAMESPACE", "").strip()
+
+
+def on_broker(name: str) -> str:
+    """Return the name sync queue ``name`` has on the broker in this checkout's namespace."""
+    return f"{SYNC_NAMESPACE}.{name}" if SYNC_NAMESPACE else name
+
+
+SYNC_QUEUES_ON_BROKER = tuple(on_broker(name) for name in SYNC_QUEUES)
+
 # The sync queues: a direct exchange and routing key named after each queue (the shape of the
 # queues Celery creates on demand) and dead-lettering. A message the worker rejects (retries used
 # up, malformed event) goes to the durable queue '<name>.dead' through the default exchange, where
@@ -149,6 +163,6 @@ CELERY_TASK_QUEUES = tuple(
         durable=True,
         queue_arguments=dead_lettering(name),
     )
-    for name in SYNC_QUEUES
+    for name in SYNC_QUEUES_ON_BROKER
 )
-CELERY_TASK_ROUTES = {name: {"queue": name} for name in SYNC_QUEUES}
+CELERY_TASK_ROUTES = {name: {"queue": on_broker(name)} for name in SYNC_QUEUES}

@@ -113,6 +113,20 @@ LOGGING: dict[str, Any] = {
 # Celery: nothing here connects to the broker.
 SYNC_QUEUES = ("tts.role.sync", "tts.user_system_role.sync")
 
+# The runner gives each checkout a namespace (SYNC_NAMESPACE): on the broker every sync queue,
+# its exchange and its dead-letter queue are '<namespace>.<name>', so checkouts that share one
+# RabbitMQ never consume each other's events. Unset or empty: the base names. Task names (and
+# the outbox's queue column) keep the base names.
+SYNC_NAMESPACE = os.environ.get("SYNC_NAMESPACE", "").strip()
+
+
+def on_broker(name: str) -> str:
+    """Return the name sync queue ``name`` has on the broker in this checkout's namespace."""
+    return f"{SYNC_NAMESPACE}.{name}" if SYNC_NAMESPACE else name
+
+
+SYNC_QUEUES_ON_BROKER = tuple(on_broker(name) for name in SYNC_QUEUES)
+
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@localhost:5672//")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
@@ -156,6 +170,6 @@ CELERY_TASK_QUEUES = tuple(
         durable=True,
         queue_arguments=dead_lettering(name),
     )
-    for name in SYNC_QUEUES
+    for name in SYNC_QUEUES_ON_BROKER
 )
-CELERY_TASK_ROUTES = {name: {"queue": name} for name in SYNC_QUEUES}
+CELERY_TASK_ROUTES = {name: {"queue": on_broker(name)} for name in SYNC_QUEUES}

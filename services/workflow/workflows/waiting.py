@@ -7,7 +7,7 @@ applied. Services that never park events simply have no such rows.
 This file is shared by the consumers: workflows/waiting.py and
 helpdesk/waiting.py must stay byte-identical (tests/test_shared_copies.py at
 the repo root checks it); edit both or neither. So it names nothing of one
-service: the queues come from settings.SYNC_QUEUES.
+service: the queues come from settings.SYNC_QUEUES_ON_BROKER.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ class WaitReport:
         return (
             f"{len(self.missing)} of {self.total} events were not applied within {self.timeout:g} s"
             f"{parked}; "
-            f"check that a worker of this service consumes {' and '.join(settings.SYNC_QUEUES)} "
+            f"check that a worker of this service consumes {' and '.join(settings.SYNC_QUEUES_ON_BROKER)} "
             "and that the events were published to it, then wait again."
         )
 
