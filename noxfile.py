@@ -208,7 +208,8 @@ def seeded_integration(session: nox.Session, database: str, transport: str) -> N
     session.install("-e", str(copy))
     faster_processes(session)
     session.chdir(copy)
-    env: dict[str, str | None] = {"NO_COLOR": "1"}
+    # A namespace of this run's own: a developer's stack and a parallel run never meet on the broker.
+    env: dict[str, str | None] = {"NO_COLOR": "1", "INVOKE_DEVSTACK_PROJECT": f"nox-{uuid.uuid4().hex[:8]}"}
     names: list[str] = []
     if database == "postgres":
         server = require_postgres(session)
@@ -229,6 +230,8 @@ def seeded_integration(session: nox.Session, database: str, transport: str) -> N
         status = session.run("inv", "status", "--json", env=env, silent=True)
         check_expected(session, json.loads(str(status)))
     finally:
+        if transport == "broker":
+            session.run("inv", "workers.purge", "--yes", env=env)  # the run's queues go with it
         if names:
             postgres(session, "DROP", names)
 

@@ -73,10 +73,16 @@ def shared_tmp(factory: pytest.TempPathFactory) -> Path:
 
 
 def inv_env() -> dict[str, str]:
-    """The environment of a real ``inv`` run by the tests: no service settings of the caller."""
+    """The environment of a real ``inv`` run by the tests: no service or runner settings of the caller.
+
+    A developer's ``INVOKE_DEVSTACK_*`` (a project, a database) must not reach the tests' copies:
+    each copy has its own namespace on the broker, derived from its folder.
+    """
     env = {**os.environ, "NO_COLOR": "1"}
-    for name in ("DATABASE_URL", "DJANGO_ENV", "CELERY_BROKER_URL"):
+    for name in ("DATABASE_URL", "DJANGO_ENV", "CELERY_BROKER_URL", "SYNC_NAMESPACE"):
         env.pop(name, None)
+    for name in [n for n in env if n.upper().startswith("INVOKE_DEVSTACK_")]:
+        env.pop(name)
     return env
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import sqlite3
 import subprocess
@@ -22,11 +21,12 @@ import pika
 import psutil
 import pytest
 
+from devstack.config import Settings
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
-from tests.conftest import fresh_copy, linking_checkout
+from tests.conftest import fresh_copy, inv_env, linking_checkout
 from tests.test_dead_letters import private_vhost
-from tests.test_integration import EXPECTED, REPO, counts, inv, ok
+from tests.test_integration import EXPECTED, REPO, counts, inv, ok, use_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
 
@@ -52,9 +52,9 @@ BREAK_HELPDESK = (
 )
 
 
-def use_broker(repo: Path, url: str) -> None:
-    """Point the copy's runner (and so its services) at ``url``."""
-    (repo / "invoke.yaml").write_text(f"devstack:\n  broker_url: {url}\n", encoding="utf-8")
+def on_broker(repo: Path, queue: str) -> str:
+    """The name sync queue ``queue`` has on the broker for the checkout ``repo`` (its namespace)."""
+    return Settings(root=repo).queue(queue)
 
 
 def helpdesk_sql(repo: Path, sql: str) -> None:
@@ -66,9 +66,7 @@ def helpdesk_sql(repo: Path, sql: str) -> None:
 
 def start_inv(repo: Path, *args: str) -> subprocess.Popen[str]:
     """Start the real ``inv`` in the copy without waiting (as ``inv()`` runs it)."""
-    env = {**os.environ, "NO_COLOR": "1"}
-    for name in ("DATABASE_URL", "DJANGO_ENV", "CELERY_BROKER_URL"):
-        env.pop(name, None)
+    env = inv_env()
     return subprocess.Popen(
         [sys.executable, "-m", "invoke", *args],
         cwd=repo,
@@ -141,7 +139,7 @@ def broker_repo(tmp_path_factory: pytest.TempPathFactory, vhost_url: str, seeded
     connection = pika.BlockingConnection(pika.URLParameters(vhost_url))
     try:  # the queues an older checkout left: no dead-lettering; the first sync replaces them
         for queue in ("hdts.user.sync", EMPLOYEE_Q):
-            connection.channel().queue_declare(queue=queue, durable=True)
+            connection.channel().queue_declare(queue=on_broker(copy, queue), durable=True)
     finally:
         connection.close()
     ok(copy, "seed-all", "--sync", "broker", "--report", "first.json")
@@ -165,7 +163,8 @@ def test_queues_without_dead_lettering_were_replaced(broker_repo: Path, vhost_ur
         capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     held = {row["name"]: {k: v for k, _, v in row["arguments"]} for row in json.loads(listed.stdout)}
-    for queue in ("hdts.user.sync", EMPLOYEE_Q, "tts.role.sync", "tts.user_system_role.sync"):
+    for base in ("hdts.user.sync", EMPLOYEE_Q, "tts.role.sync", "tts.user_system_role.sync"):
+        queue = on_broker(broker_repo, base)
         assert held[queue] == {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.dead"}
         assert held[f"{queue}.dead"] == {}
 
@@ -260,7 +259,8 @@ def test_an_event_that_keeps_failing_is_dead_lettered_then_delivered_once_fixed(
     finally:
         helpdesk_sql(broker_repo, "DROP TRIGGER broken")
     assert failed.returncode == 5, failed.stderr
-    assert f"2 event(s) of {EMPLOYEE_Q} were dead-lettered by helpdesk's worker (rejected: " in failed.stderr
+    queue = on_broker(broker_repo, EMPLOYEE_Q)
+    assert f"2 event(s) of {queue} were dead-lettered by helpdesk's worker (rejected: " in failed.stderr
     assert (
         "OperationalError: no such table: main.no_such_table (still failing after 1 retries))"
         in failed.stderr
@@ -273,9 +273,7 @@ def test_an_event_that_keeps_failing_is_dead_lettered_then_delivered_once_fixed(
     assert dead["count"] == 2
     assert dead["reason"].startswith("rejected: OperationalError: no such table")
     shown = ok(broker_repo, "workers.status")
-    assert (
-        f"2 message(s) of {EMPLOYEE_Q} were dead-lettered to {EMPLOYEE_Q}.dead" in shown.stdout + shown.stderr
-    )
+    assert f"2 message(s) of {queue} were dead-lettered to {queue}.dead" in shown.stdout + shown.stderr
 
     # The cause is gone. The sync runs for one more event (with nothing pending, the pipeline
     # skips it) and re-delivers the dead letters first.

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from devstack import registry
+from devstack.config import Settings
 from devstack.workspace import copy_checkout
 from tests.test_dead_letters import private_vhost, rabbitmqctl
 from tests.test_integration import REPO, counts, inv, ok, use_broker
@@ -49,7 +50,7 @@ def test_queues_purged_after_the_relay_are_redelivered_by_sync(repo: Path, vhost
     ok(repo, "manage", "auth", "--", "relay_events", "--json")  # published and marked delivered
     name = vhost.rsplit("/", 1)[1]
     for queue in registry.QUEUE_NAMES:
-        rabbitmqctl("purge_queue", "-p", name, queue)
+        rabbitmqctl("purge_queue", "-p", name, Settings(root=repo).queue(queue))
     assert inv(repo, "verify").returncode == 6  # the mirrors lack what the broker lost
     ok(repo, "sync", "--via", "broker")
     after = counts(repo)

@@ -25,6 +25,7 @@ def test_child_env_gives_each_service_its_own_database(settings: Settings) -> No
     assert auth_env["DATABASE_URL"] == "postgres://u@127.0.0.1/auth"
     assert "DATABASE_URL" not in helpdesk_env
     assert helpdesk_env["CELERY_BROKER_URL"] == configured.broker_url
+    assert helpdesk_env["SYNC_NAMESPACE"] == settings.namespace() != ""
 
 
 def test_manage_without_a_virtualenv_says_to_install(settings: Settings) -> None:

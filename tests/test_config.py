@@ -130,3 +130,28 @@ def test_a_variable_for_a_whole_section_is_refused(tmp_path: Path) -> None:
         "INVOKE_DEVSTACK_DATABASES cannot set a whole section; set one entry, such as "
         "INVOKE_DEVSTACK_DATABASES_HELPDESK."
     ]
+
+
+def test_the_namespace_is_derived_from_the_checkout_folder(tmp_path: Path) -> None:
+    one, two = tmp_path / "a" / "My Repo", tmp_path / "b" / "My Repo"
+    derived = config.derive_project(one)
+    assert derived.startswith("my-repo-") and config.PROJECT.fullmatch(derived)
+    assert config.derive_project(one) == derived  # the same folder, the same namespace
+    assert config.derive_project(two) != derived  # another clone of the same name differs
+    assert config.Settings(root=one).queue("hdts.user.sync") == f"{derived}.hdts.user.sync"
+    assert config.derive_project(tmp_path / "...").startswith("devstack-")  # nothing usable in the name
+
+
+def test_the_project_setting_names_the_namespace_or_none(tmp_path: Path) -> None:
+    chosen = config.from_config({"project": "team-ci_7"}, tmp_path)
+    assert chosen.namespace() == "team-ci_7"
+    assert chosen.queue("tts.role.sync") == "team-ci_7.tts.role.sync"
+    bare = config.from_config({"project": ""}, tmp_path)  # a broker_url with its own virtual host
+    assert bare.queue("tts.role.sync") == "tts.role.sync"
+    assert config.from_config({}, tmp_path).namespace() == config.derive_project(tmp_path)
+
+
+@pytest.mark.parametrize("bad", ["a.b", "-x", "x" * 64, "with space", 5, ["x"]])
+def test_a_bad_project_is_one_sentence(tmp_path: Path, bad: object) -> None:
+    with pytest.raises(config.UsageError, match=r"devstack\.project must be letters, digits"):
+        config.from_config({"project": bad}, tmp_path)

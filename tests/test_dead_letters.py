@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import pytest
 
 from devstack import broker, rabbit, registry, workers
 from devstack.config import Settings
-from devstack.errors import StepError
+from devstack.errors import GuardError, StepError
 from devstack.venvs import venv_python
 
 pytestmark = pytest.mark.rabbitmq
@@ -67,8 +68,11 @@ def module_vhost() -> Iterator[str]:
 
 @pytest.fixture
 def vhost(settings: Settings, module_vhost: str) -> Settings:
-    """The ``settings`` fixture pointed at the private virtual host, emptied of every sync queue."""
-    private = Settings(root=settings.root, broker_url=module_vhost)
+    """The ``settings`` fixture pointed at the private virtual host, emptied of every sync queue.
+
+    A broker URL with a virtual host of its own may do without a namespace: the base names.
+    """
+    private = Settings(root=settings.root, broker_url=module_vhost, project="")
     connection = pika.BlockingConnection(pika.URLParameters(module_vhost))
     try:
         for queue in registry.QUEUE_NAMES:
@@ -362,3 +366,42 @@ def test_drain_with_nothing_to_wait_for_needs_no_broker(settings: Settings) -> N
     assert broker.drain(settings, {}, 1) == {}
     assert broker.workers_for({USER_Q: 2}) == [workers.consumers()[1]]
     assert broker.workers_for({"tts.role.sync": 0, USER_Q: 0}) == []
+
+
+def test_two_namespaces_on_one_broker_never_share_a_message(vhost: Settings) -> None:
+    one, two = replace(vhost, project="clone-one"), replace(vhost, project="clone-two")
+    workers.declare_queues(one)
+    workers.declare_queues(two)
+    held = held_arguments(vhost)
+    for settings in (one, two):
+        queue = settings.queue(EMP_Q)
+        assert held[queue] == {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": f"{queue}.dead"}
+    event = ids(1)
+    publish(vhost, one.queue(EMP_Q), event)
+    reject_all(vhost, one.queue(EMP_Q))
+    assert broker.dead_letters(one, [EMP_Q]) == {EMP_Q: {"count": 1, "reason": "rejected"}}
+    assert broker.dead_letters(two, [EMP_Q]) == {EMP_Q: {"count": 0, "reason": ""}}
+    assert broker.redeliver(two) == {}
+    assert broker.redeliver(one) == {EMP_Q: event}
+    assert depth(vhost, one.queue(EMP_Q)) == 1 and depth(vhost, two.queue(EMP_Q)) == 0
+
+
+def test_purge_deletes_only_this_namespace_and_only_when_confirmed(vhost: Settings) -> None:
+    mine, other = replace(vhost, project="purged"), replace(vhost, project="kept")
+    workers.declare_queues(mine)
+    workers.declare_queues(other)
+    publish(vhost, mine.queue(USER_Q), ids(2))
+    with pytest.raises(
+        GuardError, match=r"deletes 8 sync queue\(s\) of the namespace 'purged' .* holding 2 message"
+    ):
+        workers.purge(mine, yes=False)
+    with channel_of(vhost) as channel:  # a worker of another clone with this namespace consumes
+        channel.basic_consume(queue=mine.queue(EMP_Q), on_message_callback=lambda *args: None)
+        with pytest.raises(GuardError, match=f"Something still consumes {mine.queue(EMP_Q)} "):
+            workers.purge(mine, yes=True)
+    deleted = workers.purge(mine, yes=True)
+    assert deleted[mine.queue(USER_Q)] == 2 and len(deleted) == 8
+    held = held_arguments(vhost)
+    assert not [name for name in held if name.startswith("purged.")]
+    assert {other.queue(q) for q in registry.QUEUE_NAMES} <= set(held)
+    assert workers.purge(mine, yes=True) == {}  # nothing left: nothing to confirm

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 from devstack import registry
 from devstack.venvs import venv_python
 from devstack.workspace import copy_checkout
-from tests.conftest import seeded_copy
+from tests.conftest import inv_env, seeded_copy
 from tests.test_dead_letters import private_vhost
 
 pytestmark = [pytest.mark.integration, pytest.mark.rabbitmq]
@@ -27,9 +26,7 @@ EXPECTED = registry.expected_counts()
 
 
 def inv(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1"}
-    for name in ("DATABASE_URL", "DJANGO_ENV", "CELERY_BROKER_URL"):
-        env.pop(name, None)
+    env = inv_env()
     return subprocess.run(
         [sys.executable, "-m", "invoke", *args],
         cwd=repo,

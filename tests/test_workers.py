@@ -42,6 +42,20 @@ def test_worker_commands() -> None:
     assert workers.relay().queues == ()
 
 
+def test_worker_commands_consume_the_namespaced_queues(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    monkeypatch.setattr(workers, "python_of", lambda settings, service: Path("python"))
+    command = workers.consumers()[1].command(replace(settings, project="clone-b"))
+    assert command[command.index("--queues") + 1] == "clone-b.hdts.user.sync,clone-b.hdts.employee.sync"
+    assert command[command.index("--hostname") + 1] == "helpdesk.clone-b@%h"
+    bare = workers.consumers()[1].command(replace(settings, project=""))
+    assert bare[bare.index("--queues") + 1] == "hdts.user.sync,hdts.employee.sync"
+    assert bare[bare.index("--hostname") + 1] == "helpdesk@%h"
+
+
 def test_start_records_pid_and_stop_ends_only_that_process(relay_settings: Settings) -> None:
     relay = workers.relay()
     proc = workers.start(relay_settings, relay)
