@@ -20,6 +20,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import Task
 
+if {"--plan", "--dry", "-d"} & set(sys.argv):  # a plan writes nothing, not even bytecode caches
+    sys.dont_write_bytecode = True
+
 from devstack import cli, config, flags, registry
 from devstack.console import Console
 from devstack.errors import UsageError
@@ -73,6 +76,7 @@ def make_task(
     last: str = "as last seeded",
     writes: bool = True,
     positional: Sequence[str] = (),
+    plans: bool = False,
 ) -> Task[Any]:
     """Build a task whose flags are the count flags ``counts`` followed by ``params``.
 
@@ -84,10 +88,10 @@ def make_task(
     def run(c: Context, **values: Any) -> None:
         values = {**defaults, **values}  # callers other than Invoke may leave flags out
         try:
-            if writes and c.config.get("run", {}).get("dry"):
+            if writes and not plans and c.config.get("run", {}).get("dry"):
                 raise UsageError(
-                    f"'inv --dry {name}' would still write (Invoke's --dry only echoes shell commands); "
-                    "run it without --dry, or use 'inv status' to see the stack."
+                    f"'inv --dry {name}' has no plan mode and would still write (Invoke's --dry only "
+                    "echoes shell commands); run it without --dry, or use 'inv status' to see the stack."
                 )
             given = {key: flags.value(values.pop(key), COUNTS[key]) for key in counts}
             if counts:
@@ -146,6 +150,7 @@ install = make_task(
         "force": "rebuild even when the stamp matches (default: off)",
         "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
     },
+    plans=True,
 )
 
 
@@ -155,7 +160,7 @@ def _migrate_task(service: registry.Service) -> Task[Any]:
 
     return make_task(
         body, service.name, f"Apply pending migrations of the {service.name} service.",
-        params=GUARDS, helps=HELP, pre=[install],
+        params=GUARDS, helps=HELP, pre=[install], plans=True,
     )  # fmt: skip
 
 
@@ -178,6 +183,7 @@ sync = make_task(
     params=(("via", VIA("local")), ("timeout", SECONDS("timeout")("60")), ("keep_workers", False), *GUARDS),
     helps={"via": "the transport (default: local)", "timeout": HELP["sync_timeout"], **HELP},
     pre=[install, *migrate_tasks.values()],
+    plans=True,
 )
 
 
@@ -198,6 +204,7 @@ def _seed_task(service: registry.Service) -> Task[Any]:
         params=(("repair", False), *GUARDS),
         helps=HELP,
         pre=pre,
+        plans=True,
     )
 
 
@@ -220,12 +227,13 @@ def _seed_all(
     timeout: str,
     keep_workers: bool,
     repair: bool,
+    plan: bool,
 ) -> None:
     seconds = flags.value(timeout, SECONDS("timeout"))
     cli.seed_all(
         c, given, offline, stop_servers, allow_remote, flags.value(report, PATH) or None,
         flags.value(rabbit_timeout, SECONDS("rabbit-timeout")) or 0.0, flags.value(sync, TRANSPORT),
-        60.0 if seconds is None else seconds, keep_workers, repair,
+        60.0 if seconds is None else seconds, keep_workers, repair, plan,
     )  # fmt: skip
 
 
@@ -243,8 +251,10 @@ seed_all = make_task(
         ("timeout", SECONDS("timeout")("60")),
         ("keep_workers", False),
         ("repair", False),
+        ("plan", False),
     ),
     helps={
+        "plan": "say what each step would do and why, and do nothing (also: inv --dry seed-all)",
         "offline": "skip the RabbitMQ check and say so (default: off)",
         "report": "also write the summary as JSON to this path (default: none)",
         "rabbit_timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
@@ -252,6 +262,7 @@ seed_all = make_task(
         "timeout": HELP["sync_timeout"],
         **HELP,
     },
+    plans=True,
 )
 
 
@@ -477,6 +488,7 @@ migrate_all = make_task(
     params=GUARDS,
     helps=HELP,
     pre=[install],
+    plans=True,
 )
 
 

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import errno
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -53,11 +54,35 @@ def settings_of(c: Context, allow_remote: bool = False) -> config_mod.Settings:
 
 
 def stack_of(
-    c: Context, stop_servers: bool = False, allow_remote: bool = False, repair: bool = False
+    c: Context,
+    stop_servers: bool = False,
+    allow_remote: bool = False,
+    repair: bool = False,
+    plan: bool = False,
 ) -> Stack:
-    """Build a Stack; guard flags also come from config, which is how pre-tasks receive them."""
+    """Build a Stack; guard flags also come from config, which is how pre-tasks receive them.
+
+    Invoke's ``--dry`` makes it a plan, as ``--plan`` does: pre-tasks plan too.
+    """
     stop = stop_servers or config_mod.as_bool(section(c).get("stop_servers", False))
-    return Stack(settings_of(c, allow_remote), Console(), stop_servers=stop, repair=repair)
+    settings = settings_of(c, allow_remote)
+    if not (plan or planning(c)):
+        return Stack(settings, Console(), stop_servers=stop, repair=repair)
+    os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # the services' processes write no bytecode either
+    sys.dont_write_bytecode = True
+    # One plan for a task and its pre-tasks: what an earlier step would do informs the later ones.
+    key = repr((settings, stop, repair))
+    if key not in _plans:
+        _plans[key] = Stack(settings, Console(), stop_servers=stop, repair=repair, plan=True)
+    return _plans[key]
+
+
+_plans: dict[str, Stack] = {}
+
+
+def planning(c: Context) -> bool:
+    """Whether Invoke was run with ``--dry``."""
+    return bool(c.config.get("run", {}).get("dry"))
 
 
 def seed_config(c: Context) -> dict[str, int]:
@@ -142,8 +167,9 @@ def check_rabbit(c: Context, timeout: float, url: str | None) -> None:
 def install(c: Context, force: bool, service: str | None) -> None:
     def body() -> None:
         chosen = (registry.get(service),) if service else registry.SERVICES
-        with run_lock(settings_of(c)):
-            stack_of(c).install(chosen, force=force)
+        stack = stack_of(c)
+        with stack.locked():
+            stack.install(chosen, force=force)
 
     guarded(body)
 
@@ -153,7 +179,7 @@ def migrate(c: Context, services: tuple[str, ...], stop_servers: bool, allow_rem
         stack = stack_of(c, stop_servers, allow_remote)
         chosen = [registry.get(name) for name in services]
         stack.check_targets(chosen)  # before any connection
-        with run_lock(stack.settings):
+        with stack.locked():
             stack.migrate_all(chosen)
 
     guarded(body)
@@ -172,7 +198,7 @@ def seed(
         config = seed_config(c)
         stack = stack_of(c, stop_servers, allow_remote, repair)
         stack.check_targets([svc])  # before any connection
-        with run_lock(stack.settings):
+        with stack.locked():
             last = {svc.name: stack.cache.state(svc).last_seed}
             options = options_mod.resolve(given, config, last)
             options_mod.refuse_shrinking(options, last)
@@ -196,7 +222,7 @@ def sync(
         check_transport(via)
         stack = stack_of(c, stop_servers, allow_remote)
         stack.check_targets()  # before any connection
-        with run_lock(stack.settings):
+        with stack.locked():
             try:
                 stack.sync_via(via, timeout, keep_workers)
                 stack.reconcile()
@@ -300,6 +326,7 @@ def seed_all(
     timeout: float = 60.0,
     keep_workers: bool = False,
     repair: bool = False,
+    plan: bool = False,
 ) -> None:
     def body() -> None:
         via = transport or str(section(c).get("sync") or "local")
@@ -314,7 +341,7 @@ def seed_all(
             keep_workers=keep_workers,
             report=Path(report) if report else None,
         )
-        pipeline.seed_all(stack_of(c, stop_servers, allow_remote, repair), run)
+        pipeline.seed_all(stack_of(c, stop_servers, allow_remote, repair, plan), run)
 
     guarded(body)
 

@@ -57,6 +57,11 @@ class Console:
     def skip(self, step: str, reason: str) -> None:
         self._print(f"   {self._paint('SKIP', Fore.YELLOW)} {step}: {reason}")
 
+    def planned(self, step: str, would_run: bool, detail: str) -> None:
+        """A step of a plan: what a real run would do, and why."""
+        label = self._paint("WOULD RUN", Fore.GREEN) if would_run else self._paint("WOULD SKIP", Fore.YELLOW)
+        self._print(f"   {label} {step}: {detail}")
+
     def info(self, text: str) -> None:
         self._print(f"   {text}")
 

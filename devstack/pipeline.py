@@ -17,7 +17,6 @@ from typing import Any
 
 from devstack import fastpath, registry
 from devstack.errors import UsageError
-from devstack.lock import run_lock
 from devstack.options import SeedOptions, refuse_shrinking, resolve
 from devstack.recorder import write_report
 from devstack.stack import Stack
@@ -60,7 +59,10 @@ class Run:
 
 
 def seed_all(stack: Stack, run: Run) -> None:
-    """Bring every service to the verified state, skipping what is already done."""
+    """Bring every service to the verified state, skipping what is already done.
+
+    With ``stack.plan`` every step is decided the same way and nothing is written.
+    """
     if run.offline and run.via == "broker":
         raise UsageError("--offline and --sync broker contradict each other; drop one of them.")
     stack.check_targets()  # before any connection: a refusal is the answer, not a connect error
@@ -70,7 +72,7 @@ def seed_all(stack: Stack, run: Run) -> None:
     options = resolve(run.given, run.config)
     counts: dict[str, Any] | None = None
     try:
-        with run_lock(stack.settings), contextlib.closing(stack):  # workers stop inside the lock
+        with stack.locked(), contextlib.closing(stack):  # workers stop inside the lock
             if run.offline:
                 stack.recorder.skip_all(["check-rabbit"], "--offline: not checking RabbitMQ")
             else:
@@ -84,7 +86,8 @@ def seed_all(stack: Stack, run: Run) -> None:
                     stack.recorder.skip_all(steps()[2:], f"nothing changed since the run verified at {when}")
                     counts = record["counts"]
                     return
-            fastpath.forget(stack.settings)
+            if not stack.plan:
+                fastpath.forget(stack.settings)
             last = stack.cache.last_seeds()
             options = resolve(run.given, run.config, last)
             refuse_shrinking(options, last)  # before anything is written
@@ -99,6 +102,8 @@ def seed_all(stack: Stack, run: Run) -> None:
                 else:
                     stack.seed(registry.get(step.removeprefix("seed.")), options)
             stack.close()  # every service process has exited before the fingerprint
+            if stack.plan:
+                return
             counts = stack.cache.counts()
             fastpath.save(stack.settings, options, counts)
     finally:
@@ -112,6 +117,14 @@ def summary(
 
     ``counts`` is None when the run failed.
     """
+    if stack.plan:
+        return {
+            "plan": True,
+            "seconds": round(seconds, 3),
+            "options": options.to_json(),
+            "steps": [s.to_json() for s in stack.steps],
+            "would_change": stack.recorder.changed(),
+        }
     return {
         "ok": counts is not None,
         "seconds": round(seconds, 3),

@@ -38,6 +38,8 @@ class Recorder:
     """Run steps, print each outcome as it happens and keep them for the summary."""
 
     console: Console
+    #: A plan: steps are "would run" / "would skip" and nothing was done.
+    plan: bool = False
     steps: list[StepResult] = field(default_factory=list)
 
     def run(self, name: str, action: Callable[[], Outcome]) -> StepResult:
@@ -54,9 +56,11 @@ class Recorder:
 
     def record(self, name: str, ran: bool, seconds: float, detail: str) -> StepResult:
         """Print a finished step's outcome and keep it for the summary."""
-        result = StepResult(name, "ran" if ran else "skipped", seconds, detail)
+        result = StepResult(name, self.status(ran), seconds, detail)
         self.steps.append(result)
-        if ran:
+        if self.plan:
+            self.console.planned(name, ran, detail)
+        elif ran:
             self.console.ok(name, seconds, detail)
         else:
             self.console.skip(name, detail)
@@ -68,15 +72,25 @@ class Recorder:
     def skip_all(self, names: Iterable[str], reason: str) -> None:
         """Record several steps as skipped for one reason, printed once."""
         chosen = list(names)
-        self.steps += [StepResult(name, "skipped", 0.0, reason) for name in chosen]
-        self.console.skip(", ".join(chosen), reason)
+        self.steps += [StepResult(name, self.status(False), 0.0, reason) for name in chosen]
+        if self.plan:
+            self.console.planned(", ".join(chosen), False, reason)
+        else:
+            self.console.skip(", ".join(chosen), reason)
+
+    def status(self, ran: bool) -> str:
+        if self.plan:
+            return "would run" if ran else "would skip"
+        return "ran" if ran else "skipped"
 
     def has(self, name: str) -> bool:
         return any(step.name == name for step in self.steps)
 
     def changed(self) -> bool:
-        """Tell whether a step that writes ran (checks and verify do not count)."""
-        return any(s.status == "ran" and not s.name.startswith(("check", "verify")) for s in self.steps)
+        """Tell whether a step that writes ran, or would run in a plan (checks and verify do not count)."""
+        return any(
+            s.status == self.status(True) and not s.name.startswith(("check", "verify")) for s in self.steps
+        )
 
     def print_summary(self, summary: dict[str, Any]) -> None:
         self.console.header("Summary")

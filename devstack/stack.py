@@ -5,9 +5,11 @@ order of ``seed-all``'s steps comes from ``pipeline``.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,8 +19,9 @@ from devstack.cache import StateCache
 from devstack.commands import manage, manage_json
 from devstack.config import Settings
 from devstack.console import Console
-from devstack.errors import StackError, StepError, VerifyError
+from devstack.errors import GuardError, StackError, StepError, VerifyError
 from devstack.guards import check_target, check_writable
+from devstack.lock import run_lock
 from devstack.options import SeedOptions
 from devstack.recorder import Outcome, Recorder, StepResult
 from devstack.state import UNCOUNTED, ServiceState
@@ -35,13 +38,22 @@ class Stack:
     stop_servers: bool = False
     repair: bool = False
     offline: bool = False
+    #: Plan mode: every step decides as a real run would, says "would run" or "would skip" and
+    #: why, and writes nothing (no database, venv, lock, record; no worker, no message).
+    plan: bool = False
+    #: Services whose database the plan would create (never opened: that would create them).
+    created: set[str] = field(default_factory=set)
     stopping: workers.Stopping = field(default_factory=list)
     cache: StateCache = field(init=False)
     recorder: Recorder = field(init=False)
 
     def __post_init__(self) -> None:
         self.cache = StateCache(self.settings)
-        self.recorder = Recorder(self.console)
+        self.recorder = Recorder(self.console, plan=self.plan)
+
+    def locked(self) -> AbstractContextManager[object]:
+        """The run lock; a plan takes none (it writes nothing, not even the lock file)."""
+        return contextlib.nullcontext() if self.plan else run_lock(self.settings)
 
     @property
     def steps(self) -> list[StepResult]:
@@ -61,6 +73,15 @@ class Stack:
             check_target(self.settings, service)
 
     def guard(self, service: registry.Service) -> None:
+        if self.plan:  # the same refusal a real run would meet, without stopping anything
+            try:
+                own = workers.own_pids(self.settings, servers.everything(self.settings))  # paused or kept
+                check_writable(self.settings, service, exclude=own)
+            except GuardError as exc:
+                if not self.stop_servers:
+                    raise GuardError(f"The real run would refuse: {exc}") from None
+                self.console.info(f"would stop what holds {service.name}'s database (--stop-servers)")
+            return
         # The runner's own dev server ('inv up') is treated like its workers: never a reason to
         # refuse. It is stopped before the write and started again afterwards, and says so.
         servers.pause(self.settings, service, self.console.warn)
@@ -76,6 +97,8 @@ class Stack:
             def retry(exc: StackError, left: float) -> None:
                 self.console.info(f"waiting for RabbitMQ ({left:.0f} s left): {exc}")
 
+            if self.plan:  # a plan talks to no broker
+                return True, f"probe {broker.masked}"
             stages = rabbit.wait(broker, timeout, retry) if timeout > 0 else rabbit.probe(broker)
             for stage in stages:
                 self.console.info(f"ok: {stage}")
@@ -93,6 +116,17 @@ class Stack:
             return venvs.build(self.settings.venv_dir(service), requirements, force)
 
         def action() -> Outcome:
+            if self.plan:
+                todo = [
+                    s.name
+                    for s in chosen
+                    if venvs.needs_build(
+                        self.settings.venv_dir(s), s.folder(self.settings.root) / "requirements.txt", force
+                    )
+                ]
+                if todo:
+                    return True, "build " + ", ".join(todo) + (" (--force)" if force else "")
+                return False, "virtualenvs match their requirements"
             venvs.find_uv()  # once, before the threads
             with ThreadPoolExecutor(max_workers=len(chosen) or 1) as pool:
                 built = [s.name for s, done in zip(chosen, pool.map(build, chosen), strict=True) if done]
@@ -112,6 +146,8 @@ class Stack:
         todo = [s for s in chosen if not states[s.name].exists or states[s.name].pending_migrations]
         for service in todo:
             self.guard(service)
+        if self.plan:
+            return [self._planned_migration(s, states[s.name], s in todo) for s in chosen]
 
         def migrate(service: registry.Service) -> float:
             started = time.perf_counter()
@@ -143,6 +179,18 @@ class Stack:
                 results.append(self.recorder.record(name, True, seconds, f"applied {count} migration(s)"))
         return results
 
+    def _planned_migration(self, service: registry.Service, state: ServiceState, due: bool) -> StepResult:
+        """Record what migrating ``service`` would do, and update its state as the migration would."""
+        name = f"migrate.{service.name}"
+        if not due:
+            return self.recorder.record(name, False, 0.0, "no pending migrations")
+        count = "all" if not state.exists else str(len(state.pending_migrations))
+        if not state.exists:  # a new database: empty, unseeded, nothing processed
+            state.counts = dict.fromkeys(service.models, 0)
+            self.created.add(service.name)
+        state.exists, state.pending_migrations = True, []
+        return self.recorder.record(name, True, 0.0, f"apply {count} migration(s)")
+
     def seed(self, service: registry.Service, options: SeedOptions) -> StepResult:
         wanted = options.for_service(service)
         described = ", ".join(f"{k}={v}" for k, v in wanted.items())
@@ -153,6 +201,8 @@ class Stack:
             if state.last_seed == wanted and not state.pending_migrations and not missing and not self.repair:
                 return False, f"already seeded with {described}"
             self.guard(service)
+            if self.plan:
+                return True, self._planned_seed(service, state, wanted, described)
             args = [*options.seed_args(service), *(["--repair"] if self.repair else [])]
             report = manage_json(self.settings, service, "seed", *args)
             state = self.cache.touched(service)
@@ -164,11 +214,37 @@ class Stack:
 
         return self.run(f"seed.{service.name}", action)
 
+    def _planned_seed(
+        self, service: registry.Service, state: ServiceState, wanted: dict[str, int], described: str
+    ) -> str:
+        """Why seeding ``service`` would run; its state is updated as the seed would leave it."""
+        if state.last_seed is None:
+            why = f"seed with {described}"
+        elif state.last_seed != wanted:
+            why = f"seed with {described} (last: {', '.join(f'{k}={v}' for k, v in state.last_seed.items())})"
+        elif state.missing_seeded:
+            why = f"restore {state.missing_seeded} missing seeded row(s)"
+        else:
+            why = "repair seeded rows people edited (--repair)"
+        state.last_seed = wanted
+        if service.publishes:
+            state.pending_events = {**state.pending_events, UNCOUNTED: 1}
+        return why
+
+    def _planned_events(self, states: dict[str, ServiceState]) -> str:
+        pending = states[registry.PUBLISHER].pending_events
+        if UNCOUNTED in pending:
+            return "the events of the seeds before it"
+        return f"{sum(pending.values())} pending event(s)"
+
     def sync(self) -> StepResult:
         def action() -> Outcome:
             states = self.states()
             if not needs_sync(states):
                 return False, "no pending events"
+            if self.plan:
+                self.cache.synced(delivered_all=True)
+                return True, f"deliver {self._planned_events(states)}"
             report = sync_local(self.settings, states, before_write=self.guard)
             self.cache.synced(report.delivered == report.exported)
             return True, report.summary()
@@ -180,6 +256,10 @@ class Stack:
             states = self.states()
             if not needs_sync(states) and not dead_letter_total(self.settings):
                 return False, "no pending events, no dead-lettered events"
+            if self.plan:
+                self.cache.synced(delivered_all=True)
+                events = self._planned_events(states) if needs_sync(states) else "the dead-lettered events"
+                return True, f"start the workers, relay {events}, wait until every one is applied"
             report = sync_broker(
                 self.settings, states, timeout, keep_workers, before_write=self.guard, say=self.console.info
             )
@@ -201,6 +281,8 @@ class Stack:
         """Make every consumer's mirrors equal the publisher's current state."""
 
         def action() -> Outcome:
+            if self.plan:
+                return self._planned_reconcile()
             reports = mirrors.reconcile(self.settings, self._mirrored(), check=False, before_write=self.guard)
             for name in reports:
                 self.cache.forget(registry.get(name))
@@ -213,6 +295,25 @@ class Stack:
             return True, "; ".join(r.describe(done=True) for r in changed)
 
         return self.run("reconcile", action)
+
+    def _planned_reconcile(self) -> Outcome:
+        """Whether the reconcile would repair mirrors, judged by reading them now.
+
+        After a planned sync the mirrors are compared again by the real run; the plan assumes the
+        sync brings them up to date. Databases the plan would create are not opened (that would
+        create them): their mirrors are filled by the sync, or here from auth's snapshot.
+        """
+        if any(s.name == "sync" and s.status == "would run" for s in self.steps):
+            return False, "the sync brings the mirrors up to date (compared again after it)"
+        new = [c.name for c in registry.consumers() if c.name in self.created]
+        if new and self.states()[registry.PUBLISHER].exists:
+            return True, f"fill the mirrors of {', '.join(new)} from {registry.PUBLISHER}'s snapshot"
+        checked = [c for c in self._mirrored() if c.name not in self.created]
+        reports = mirrors.reconcile(self.settings, checked, check=True)
+        changed = [r for r in reports.values() if not r.in_step]
+        if not changed:
+            return False, f"mirrors match {registry.PUBLISHER}"
+        return True, "; ".join(r.describe(done=False) for r in changed)
 
     def _mirrored(self) -> list[registry.Service]:
         """The consumers whose mirrors can be compared: their database and the publisher's exist."""
@@ -247,6 +348,8 @@ class Stack:
 
     def verify(self, options: SeedOptions) -> StepResult:
         def action() -> Outcome:
+            if self.plan:
+                return True, "check seeded rows, mirrors, pending and dead-lettered events"
             found = self.check(options)
             for line in found.info:
                 self.console.info(line)

@@ -554,6 +554,11 @@ def _run(command: list[str], source: Path) -> None:
         )
 
 
+def needs_build(venv: Path, requirements: Path, force: bool = False) -> bool:
+    """Tell whether :func:`build` would install anything into ``venv`` (reads only)."""
+    return force or not is_current(venv, stamp_for(requirements), install_source(requirements))
+
+
 def build(venv: Path, requirements: Path, force: bool = False) -> bool:
     """Build ``venv`` unless it is current; return whether anything was installed.
 
@@ -564,10 +569,10 @@ def build(venv: Path, requirements: Path, force: bool = False) -> bool:
     matches the requirements, when an install fails, or when the virtualenv still differs from
     what it was built from afterwards (so that no stamp is written for it).
     """
+    if not needs_build(venv, requirements, force):
+        return False
     stamp = stamp_for(requirements)
     source = install_source(requirements)
-    if not force and is_current(venv, stamp, source):
-        return False
     check_lock(requirements)
     uv = find_uv()
     usable = venv_python(venv).exists() and venv_version(venv) == sys.version_info[:2]

@@ -92,10 +92,10 @@ def running(settings: Settings, worker: Worker) -> psutil.Process | None:
     return None
 
 
-def own_pids(settings: Settings) -> set[int]:
-    """PIDs of every live worker the runner started (and their children)."""
+def own_pids(settings: Settings, chosen: Iterable[Worker] | None = None) -> set[int]:
+    """PIDs of every live process of ``chosen`` (default: the workers) the runner started, with children."""
     pids: set[int] = set()
-    for worker in [*consumers(), relay()]:
+    for worker in [*consumers(), relay()] if chosen is None else chosen:
         proc = running(settings, worker)
         if proc is not None:
             pids.add(proc.pid)
