@@ -510,4 +510,70 @@ ns.add_collection(migrate_ns)
 ns.add_collection(seed_ns)
 ns.add_collection(reset_ns)
 ns.add_collection(workers)
+
+SNAPSHOT_HELP = {
+    "name": "the snapshot's name: letters, digits, '.', '-', '_' (required)",
+    "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
+    **HELP,
+}
+
+
+def _snapshot_save(
+    c: Context, name: str | None, service: str, force: bool, stop_servers: bool, allow_remote: bool
+) -> None:
+    cli.snapshot_save(c, name or "", flags.value(service, SERVICE),
+                      force, stop_servers, allow_remote)  # fmt: skip
+
+
+def _snapshot_restore(
+    c: Context, name: str | None, service: str, stop_servers: bool, allow_remote: bool
+) -> None:
+    cli.snapshot_restore(c, name or "", flags.value(service, SERVICE),
+                         stop_servers, allow_remote)  # fmt: skip
+
+
+def _snapshot_list(c: Context, json: bool) -> None:
+    cli.snapshot_list(c, json)
+
+
+def _snapshot_delete(c: Context, name: str | None) -> None:
+    cli.snapshot_delete(c, name or "")
+
+
+snapshot_ns = Collection(
+    "snapshot",
+    make_task(
+        _snapshot_save,
+        "save",
+        "Save every service's database (outbox and processed events included) as one snapshot.",
+        params=(("name", None), ("service", SERVICE("")), ("force", False), *GUARDS),
+        helps={**SNAPSHOT_HELP, "force": "replace a snapshot of the same name (default: refuse)"},
+        positional=("name",),
+    ),
+    make_task(
+        _snapshot_restore,
+        "restore",
+        "Put a snapshot (or a reset backup) back; the next seed-all reads the restored state.",
+        params=(("name", None), ("service", SERVICE("")), *GUARDS),
+        helps=SNAPSHOT_HELP,
+        positional=("name",),
+    ),
+    make_task(
+        _snapshot_list,
+        "list",
+        "List the snapshots (name, age, size, seed options) and the reset backups.",
+        writes=False,
+        params=(("json", False),),
+        helps=HELP,
+    ),
+    make_task(
+        _snapshot_delete,
+        "delete",
+        "Delete a snapshot (its PostgreSQL template databases too).",
+        params=(("name", None),),
+        helps=SNAPSHOT_HELP,
+        positional=("name",),
+    ),
+)
+ns.add_collection(snapshot_ns)
 ns.configure({"devstack": {**config.DEFAULTS, "root": str(ROOT)}})

@@ -11,8 +11,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -20,9 +21,9 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
-from devstack import fastpath, pipeline, rabbit, registry, servers, signals, workers
+from devstack import fastpath, pipeline, rabbit, registry, servers, signals, snapshots, workers
 from devstack import options as options_mod
-from devstack.broker import dead_letters
+from devstack.broker import dead_letters, queue_states
 from devstack.broker import status as broker_status
 from devstack.commands import child_env, kill_children, manage, manage_command
 from devstack.console import Console
@@ -657,3 +658,196 @@ def logs(c: Context, name: str | None, follow: bool) -> None:
                 return
 
     guarded(body)
+
+
+# -- snapshots ----------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def quiet(stack: Stack, services: list[registry.Service]) -> Iterator[None]:
+    """Hold the run lock with nothing of the runner writing to ``services``' databases.
+
+    The runner's workers and relay are stopped and started again afterwards; its dev servers are
+    paused by the guard (they start again at exit); a foreign process holding a SQLite file is
+    refused, or stopped with --stop-servers.
+    """
+    stack.check_targets(services)  # before any connection
+    with run_lock(stack.settings):
+        everyone = [*workers.consumers(), workers.relay()]
+        running = [w for w in everyone if workers.running(stack.settings, w) is not None]
+        if running:
+            workers.stop_all(stack.settings, running, stack.settings.stop_grace)
+            stack.console.info("stopped " + ", ".join(w.name for w in running) + " for the snapshot")
+        try:
+            for service in services:
+                stack.guard(service)
+            yield
+        finally:
+            for worker in running:
+                workers.start(stack.settings, worker)
+            if running:
+                stack.console.info("started " + ", ".join(w.name for w in running) + " again")
+
+
+def chosen_services(service: str | None) -> list[registry.Service]:
+    return [registry.get(service)] if service else list(registry.SERVICES)
+
+
+def snapshot_save(
+    c: Context, name: str, service: str | None, force: bool, stop_servers: bool, allow_remote: bool
+) -> None:
+    def body() -> None:
+        stack = stack_of(c, stop_servers, allow_remote)
+        services = chosen_services(service)
+        snapshots.check_name(name)
+        with quiet(stack, services):
+
+            def action() -> tuple[bool, str]:
+                waiting = broker_backlog(stack.settings)
+                if waiting:
+                    raise GuardError(
+                        f"{waiting} event(s) wait in this checkout's sync queues and would be in no "
+                        "snapshot; apply them first ('inv sync --via broker') and save again."
+                    )
+                seeds = {s.name: stack.cache.state(s).last_seed for s in services}
+                taken = snapshots.save(stack.settings, name, services, seeds, replace=force)
+                return True, f"{', '.join(taken.manifest['services'])} saved ({human_size(taken.size)})"
+
+            stack.run(f"snapshot.save {name}", action)
+
+    guarded(body)
+
+
+def snapshot_restore(
+    c: Context, name: str, service: str | None, stop_servers: bool, allow_remote: bool
+) -> None:
+    def body() -> None:
+        stack = stack_of(c, stop_servers, allow_remote)
+        backup = next(((s, p) for n, s, p in snapshots.reset_backups(stack.settings) if n == name), None)
+        if backup is not None and not (snapshots.folder_of(stack.settings) / name).exists():
+            services = [backup[0]]  # a reset backup: one service's SQLite file
+        else:
+            backup, taken = None, snapshots.find(stack.settings, name)
+            held = taken.manifest.get("services", {})  # by default, every service it holds
+            services = (
+                chosen_services(service) if service else [s for s in registry.SERVICES if s.name in held]
+            )
+        with quiet(stack, services):
+
+            def action() -> tuple[bool, str]:
+                if backup is not None:
+                    snapshots.restore_backup(stack.settings, *backup)
+                    done = [backup[0].name]
+                else:
+                    done = snapshots.restore(stack.settings, taken, services)
+                fastpath.forget(stack.settings)  # the next seed-all reads the restored state
+                dropped = drop_backlog(stack.settings)
+                extra = f"; dropped {dropped} queued message(s) of the undone timeline" if dropped else ""
+                return True, f"restored {', '.join(done)}{extra}"
+
+            stack.run(f"snapshot.restore {name}", action)
+
+    guarded(body)
+
+
+def snapshot_list(c: Context, as_json: bool) -> None:
+    def body() -> None:
+        settings = settings_of(c)
+        taken = snapshots.every(settings)
+        backups = snapshots.reset_backups(settings)
+        now = time.time()
+        if as_json:
+            document = {
+                "snapshots": [
+                    {"name": s.name, "taken_at": s.taken_at, "size": s.size, **s.manifest} for s in taken
+                ],
+                "reset_backups": [
+                    {"name": n, "service": s.name, "size": p.stat().st_size, "taken_at": p.stat().st_mtime}
+                    for n, s, p in backups
+                ],
+            }
+            json.dump(document, sys.stdout, indent=2)
+            sys.stdout.write("\n")
+            return
+        console = Console()
+        if not taken and not backups:
+            console.info("no snapshot yet: 'inv snapshot.save NAME' takes one")
+            return
+        if taken:
+            console.table(
+                ("snapshot", "age", "size", "services", "seeded with"),
+                [
+                    (s.name, human_age(now - s.taken_at), human_size(s.size),
+                     ", ".join(s.manifest.get("services", {})), seeded_with(s.manifest.get("seeds", {})))
+                    for s in taken
+                ],
+            )  # fmt: skip
+        if backups:
+            console.table(
+                ("reset backup", "age", "size", "service"),
+                [
+                    (n, human_age(now - p.stat().st_mtime), human_size(p.stat().st_size), s.name)
+                    for n, s, p in backups
+                ],
+            )
+
+    guarded(body)
+
+
+def snapshot_delete(c: Context, name: str) -> None:
+    def body() -> None:
+        stack = stack_of(c)
+        taken = snapshots.find(stack.settings, name)
+        with run_lock(stack.settings):
+
+            def action() -> tuple[bool, str]:
+                snapshots.delete(stack.settings, taken)
+                return True, f"deleted {name}"
+
+            stack.run(f"snapshot.delete {name}", action)
+
+    guarded(body)
+
+
+def broker_backlog(settings: config_mod.Settings) -> int:
+    """Messages waiting in this checkout's sync queues (0 when RabbitMQ does not answer)."""
+    try:
+        info = queue_states(settings)
+    except StackError:
+        return 0
+    return sum(i.messages for i in info.values() if i is not None)
+
+
+def drop_backlog(settings: config_mod.Settings) -> int:
+    """Drop the messages of this checkout's sync queues and their dead letters; return how many."""
+    try:
+        return workers.drop_messages(settings)
+    except StackError:
+        return 0
+
+
+def seeded_with(seeds: Mapping[str, Any]) -> str:
+    """The seed options of a snapshot's services as the runner's flags: ``auth-employees=0, ...``."""
+    flag = {(f.owner, f.option): f.flag for f in registry.SEED_FLAGS}
+    parts = {
+        f"{flag.get((service, k), k)}={v}"
+        for service, options in seeds.items()
+        if options
+        for k, v in options.items()
+    }
+    return ", ".join(sorted(parts)) or "-"
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def human_age(seconds: float) -> str:
+    for unit, span in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= span:
+            return f"{seconds / span:.0f} {unit} ago"
+    return f"{max(seconds, 0):.0f} s ago"

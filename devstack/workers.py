@@ -418,6 +418,20 @@ def purge(settings: Settings, yes: bool) -> dict[str, int]:
     return deleted
 
 
+def drop_messages(settings: Settings) -> int:
+    """Purge this checkout's sync queues and their dead letters; return how many messages went."""
+    broker = rabbit.parse(settings.broker_url)
+    names = [n for q in registry.QUEUE_NAMES for n in (settings.queue(q), dead_queue(settings.queue(q)))]
+    found = [n for n, i in queue_info(broker, names).items() if i is not None and i.messages]
+    dropped = 0
+    with connected(broker) as connection:
+        for name in found:
+            channel = connection.channel()
+            dropped += channel.queue_purge(queue=name).method.message_count
+            channel.close()
+    return dropped
+
+
 def wait_consuming(
     settings: Settings,
     started: dict[str, psutil.Process],
