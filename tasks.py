@@ -254,7 +254,7 @@ seed_all = make_task(
         ("plan", False),
     ),
     helps={
-        "plan": "say what each step would do and why, and do nothing (also: inv --dry seed-all)",
+        "plan": "say what each step would do and why, do nothing (default: off)",
         "offline": "skip the RabbitMQ check and say so (default: off)",
         "report": "also write the summary as JSON to this path (default: none)",
         "rabbit_timeout": "seconds to wait for RabbitMQ to answer (default: 0, one try)",
@@ -298,7 +298,7 @@ status = make_task(
 RESET_PARAMS = (("no_backup", False), ("yes", False), *GUARDS)
 RESET_HELP = {
     "no_backup": "do not copy the SQLite file to the backups folder first (default: copy)",
-    "yes": "confirm dropping PostgreSQL data (default: refuse)",
+    "yes": "confirm what cannot be undone (PostgreSQL data, queued events) (default: refuse)",
     **HELP,
 }
 
@@ -360,9 +360,9 @@ workers = Collection(
     make_task(
         _workers_purge,
         "purge",
-        "Delete this checkout's sync queues from RabbitMQ (e.g. those of an old devstack.project).",
+        "Delete this checkout's sync queues (and their events) from RabbitMQ.",
         params=(("yes", False),),
-        helps={"yes": "confirm deleting the queues and the events still in them (default: list them)"},
+        helps={"yes": RESET_HELP["yes"]},
     ),
     make_task(
         _workers_status,
@@ -512,23 +512,23 @@ ns.add_collection(reset_ns)
 ns.add_collection(workers)
 
 SNAPSHOT_HELP = {
-    "name": "the snapshot's name: letters, digits, '.', '-', '_' (required)",
+    "snapshot": "the snapshot's name: letters, digits, '.', '-', '_' (default: none, required)",
     "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
     **HELP,
 }
 
 
 def _snapshot_save(
-    c: Context, name: str | None, service: str, force: bool, stop_servers: bool, allow_remote: bool
+    c: Context, snapshot: str | None, service: str, replace: bool, stop_servers: bool, allow_remote: bool
 ) -> None:
-    cli.snapshot_save(c, name or "", flags.value(service, SERVICE),
-                      force, stop_servers, allow_remote)  # fmt: skip
+    cli.snapshot_save(c, snapshot or "", flags.value(service, SERVICE),
+                      replace, stop_servers, allow_remote)  # fmt: skip
 
 
 def _snapshot_restore(
-    c: Context, name: str | None, service: str, stop_servers: bool, allow_remote: bool
+    c: Context, snapshot: str | None, service: str, stop_servers: bool, allow_remote: bool
 ) -> None:
-    cli.snapshot_restore(c, name or "", flags.value(service, SERVICE),
+    cli.snapshot_restore(c, snapshot or "", flags.value(service, SERVICE),
                          stop_servers, allow_remote)  # fmt: skip
 
 
@@ -536,8 +536,8 @@ def _snapshot_list(c: Context, json: bool) -> None:
     cli.snapshot_list(c, json)
 
 
-def _snapshot_delete(c: Context, name: str | None) -> None:
-    cli.snapshot_delete(c, name or "")
+def _snapshot_delete(c: Context, snapshot: str | None) -> None:
+    cli.snapshot_delete(c, snapshot or "")
 
 
 snapshot_ns = Collection(
@@ -545,23 +545,23 @@ snapshot_ns = Collection(
     make_task(
         _snapshot_save,
         "save",
-        "Save every service's database (outbox and processed events included) as one snapshot.",
-        params=(("name", None), ("service", SERVICE("")), ("force", False), *GUARDS),
-        helps={**SNAPSHOT_HELP, "force": "replace a snapshot of the same name (default: refuse)"},
-        positional=("name",),
+        "Save every service's database, events included, as one snapshot.",
+        params=(("snapshot", None), ("service", SERVICE("")), ("replace", False), *GUARDS),
+        helps={**SNAPSHOT_HELP, "replace": "replace a snapshot of the same name (default: refuse)"},
+        positional=("snapshot",),
     ),
     make_task(
         _snapshot_restore,
         "restore",
-        "Put a snapshot (or a reset backup) back; the next seed-all reads the restored state.",
-        params=(("name", None), ("service", SERVICE("")), *GUARDS),
+        "Put a snapshot (or a reset backup) back.",
+        params=(("snapshot", None), ("service", SERVICE("")), *GUARDS),
         helps=SNAPSHOT_HELP,
-        positional=("name",),
+        positional=("snapshot",),
     ),
     make_task(
         _snapshot_list,
         "list",
-        "List the snapshots (name, age, size, seed options) and the reset backups.",
+        "List the snapshots and the reset backups.",
         writes=False,
         params=(("json", False),),
         helps=HELP,
@@ -569,10 +569,10 @@ snapshot_ns = Collection(
     make_task(
         _snapshot_delete,
         "delete",
-        "Delete a snapshot (its PostgreSQL template databases too).",
-        params=(("name", None),),
+        "Delete a snapshot (its PostgreSQL databases too).",
+        params=(("snapshot", None),),
         helps=SNAPSHOT_HELP,
-        positional=("name",),
+        positional=("snapshot",),
     ),
 )
 ns.add_collection(snapshot_ns)

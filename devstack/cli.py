@@ -694,7 +694,7 @@ def chosen_services(service: str | None) -> list[registry.Service]:
 
 
 def snapshot_save(
-    c: Context, name: str, service: str | None, force: bool, stop_servers: bool, allow_remote: bool
+    c: Context, name: str, service: str | None, replace: bool, stop_servers: bool, allow_remote: bool
 ) -> None:
     def body() -> None:
         stack = stack_of(c, stop_servers, allow_remote)
@@ -709,8 +709,8 @@ def snapshot_save(
                         f"{waiting} event(s) wait in this checkout's sync queues and would be in no "
                         "snapshot; apply them first ('inv sync --via broker') and save again."
                     )
-                seeds = {s.name: stack.cache.state(s).last_seed for s in services}
-                taken = snapshots.save(stack.settings, name, services, seeds, replace=force)
+                seeds = {name: state.last_seed for name, state in stack.states(services).items()}
+                taken = snapshots.save(stack.settings, name, services, seeds, replace=replace)
                 return True, f"{', '.join(taken.manifest['services'])} saved ({human_size(taken.size)})"
 
             stack.run(f"snapshot.save {name}", action)

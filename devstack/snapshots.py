@@ -27,6 +27,7 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -171,42 +172,45 @@ def save(
     target = folder_of(settings) / name
     if target.exists() and not replace:
         raise UsageError(
-            f"A snapshot called '{name}' exists; choose another name, or replace it with --force "
+            f"A snapshot called '{name}' exists; choose another name, or replace it with --replace "
             f"(or 'inv snapshot.delete {name}' first)."
         )
     work = folder_of(settings) / f".{name}.{uuid.uuid4().hex[:8]}.partial"
     work.mkdir(parents=True)
-    made: list[tuple[registry.Service, str]] = []
-    entries: dict[str, Any] = {}
+    made: dict[str, dict[str, Any]] = {}  # the databases copied so far, dropped if the save fails
     try:
-        for service in services:
-            database = sqlite_path(settings, service)
-            if database is not None:
-                if not database.is_file():
-                    raise StepError(
-                        f"{service.name} has no database yet ({database}); run 'inv seed-all' first."
-                    )
-                copy_sqlite(database, work / f"{service.name}.sqlite3")
-                size = (work / f"{service.name}.sqlite3").stat().st_size
-                entries[service.name] = {"kind": "sqlite", "file": f"{service.name}.sqlite3", "size": size}
-                continue
-            source = database_name(settings.database_url(service.name))
-            copy = f"devstack_snap_{uuid.uuid4().hex[:12]}"
-            postgres(settings, service, [["copy", source, copy]])
-            made.append((service, copy))
-            size = postgres(settings, service, [["size", copy]])[0]
-            entries[service.name] = {"kind": "postgres", "database": copy, "source": source, "size": size}
+        with ThreadPoolExecutor(max_workers=len(services) or 1) as pool:
+            futures = {s.name: pool.submit(save_one, settings, s, work, made) for s in services}
+            entries = {name: future.result() for name, future in futures.items()}
         manifest = {"name": name, "taken_at": time.time(), "services": entries, "seeds": seeds}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if target.exists():
             delete(settings, find(settings, name))
         os.replace(work, target)
     except BaseException:
-        for service, copy in made:
-            postgres(settings, service, [["drop", copy]])
+        for service_name, entry in made.items():
+            postgres(settings, registry.get(service_name), [["drop", entry["database"]]])
         shutil.rmtree(work, ignore_errors=True)
         raise
     return Snapshot(name, target, manifest)
+
+
+def save_one(
+    settings: Settings, service: registry.Service, work: Path, made: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """Copy ``service``'s database into the snapshot being made in ``work``; return its entry."""
+    database = sqlite_path(settings, service)
+    if database is not None:
+        if not database.is_file():
+            raise StepError(f"{service.name} has no database yet ({database}); run 'inv seed-all' first.")
+        copy_sqlite(database, work / f"{service.name}.sqlite3")
+        size = (work / f"{service.name}.sqlite3").stat().st_size
+        return {"kind": "sqlite", "file": f"{service.name}.sqlite3", "size": size}
+    source = database_name(settings.database_url(service.name))
+    copy = f"devstack_snap_{uuid.uuid4().hex[:12]}"
+    made[service.name] = entry = {"kind": "postgres", "database": copy, "source": source}
+    entry["size"] = postgres(settings, service, [["copy", source, copy], ["size", copy]])[0]
+    return entry
 
 
 def restore(settings: Settings, snapshot: Snapshot, services: list[registry.Service]) -> list[str]:
@@ -218,33 +222,36 @@ def restore(settings: Settings, snapshot: Snapshot, services: list[registry.Serv
             f"The snapshot '{snapshot.name}' holds no {', '.join(missing)} "
             f"(it holds {', '.join(held) or 'nothing'}); restore it with --service for those it holds."
         )
-    done = []
-    for service in services:
-        entry = held[service.name]
-        database = sqlite_path(settings, service)
-        if entry["kind"] == "sqlite":
-            if database is None:
-                raise UsageError(
-                    f"The snapshot holds {service.name} as SQLite but the service now uses "
-                    "PostgreSQL; configure the SQLite database again to restore it."
-                )
-            temporary = database.with_name(database.name + ".restoring")
-            temporary.unlink(missing_ok=True)
-            database.parent.mkdir(parents=True, exist_ok=True)
-            copy_sqlite(snapshot.folder / entry["file"], temporary)
-            for suffix in SQLITE_SUFFIXES[1:]:  # the old log must not be applied to the new file
-                Path(f"{database}{suffix}").unlink(missing_ok=True)
-            os.replace(temporary, database)
-        else:
-            if database is not None:
-                raise UsageError(
-                    f"The snapshot holds {service.name} as PostgreSQL but the service now uses "
-                    "SQLite; configure its PostgreSQL database again to restore it."
-                )
-            target = database_name(settings.database_url(service.name))
-            postgres(settings, service, [["drop", target], ["copy", entry["database"], target]])
-        done.append(service.name)
-    return done
+    with ThreadPoolExecutor(max_workers=len(services) or 1) as pool:  # one server process each
+        return list(pool.map(lambda service: restore_one(settings, snapshot, service), services))
+
+
+def restore_one(settings: Settings, snapshot: Snapshot, service: registry.Service) -> str:
+    """Put back ``service``'s database from ``snapshot``; return the service's name."""
+    entry = snapshot.manifest["services"][service.name]
+    database = sqlite_path(settings, service)
+    if entry["kind"] == "sqlite":
+        if database is None:
+            raise UsageError(
+                f"The snapshot holds {service.name} as SQLite but the service now uses "
+                "PostgreSQL; configure the SQLite database again to restore it."
+            )
+        temporary = database.with_name(database.name + ".restoring")
+        temporary.unlink(missing_ok=True)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        copy_sqlite(snapshot.folder / entry["file"], temporary)
+        for suffix in SQLITE_SUFFIXES[1:]:  # the old log must not be applied to the new file
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        os.replace(temporary, database)
+        return service.name
+    if database is not None:
+        raise UsageError(
+            f"The snapshot holds {service.name} as PostgreSQL but the service now uses "
+            "SQLite; configure its PostgreSQL database again to restore it."
+        )
+    target = database_name(settings.database_url(service.name))
+    postgres(settings, service, [["drop", target], ["copy", entry["database"], target]])
+    return service.name
 
 
 def delete(settings: Settings, snapshot: Snapshot) -> None:

@@ -112,8 +112,8 @@ def test_bad_names_are_one_sentence(repo: Path, args: tuple[str, ...], message: 
 def test_a_name_is_not_replaced_without_force(repo: Path) -> None:
     ok(repo, "snapshot.save", "twice")
     again = inv(repo, "snapshot.save", "twice")
-    assert again.returncode == 2 and "--force" in again.stderr
-    ok(repo, "snapshot.save", "twice", "--force")
+    assert again.returncode == 2 and "--replace" in again.stderr
+    ok(repo, "snapshot.save", "twice", "--replace")
 
 
 def test_a_foreign_holder_is_refused_and_nothing_changes(repo: Path) -> None:
