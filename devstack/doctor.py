@@ -850,4 +850,7 @@ def unreadable(
         Check("config", False, *split_sentence(short_text(p, root), "fix or remove it")) for p in problems
     ]
     settings = Settings(root=root, broker_url=config.resolve_broker_url("", environ))
-    return report(run_checks(settings, rows, readable=False), as_json)
+    try:  # outside Invoke and cli.guarded: tasks.py calls this while it loads
+        return report(run_checks(settings, rows, readable=False), as_json)
+    except KeyboardInterrupt:
+        return 130
