@@ -12,9 +12,11 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 import pytest
@@ -25,6 +27,8 @@ from devstack import config, doctor, registry, venvs, workers
 from devstack.config import Settings
 from devstack.console import Console
 from devstack.doctor import Check
+from devstack.lock import run_lock
+from tests.conftest import fresh_copy, inv_env, seeded_copy
 from tests.test_venvs import LOCK, fake_dist
 
 # -- rows and output ---------------------------------------------------------------------------
@@ -612,3 +616,161 @@ def test_the_runners_own_processes_are_not_leftovers(settings: Settings, spawn: 
     assert rows == [
         Check("processes", True, f"the runner's helpdesk-server (PID {proc.pid}) run ('inv down' stops them)")
     ]
+
+
+# -- the real inv doctor in copies of the repo -------------------------------------------------
+
+POSTGRES_ENV = "DEVSTACK_TEST_POSTGRES"
+
+
+def run_doctor(repo: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", "doctor", *args],
+        cwd=repo,
+        env={**inv_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def lines(done: subprocess.CompletedProcess[str], status: str) -> list[str]:
+    return [line for line in done.stdout.splitlines() if line.startswith(status)]
+
+
+def write_config(
+    repo: Path, text: str = "", broker: str = "amqp://guest:guest@127.0.0.1:9//", **ports: int
+) -> None:
+    """The copy's invoke.yaml: a broker, free dev server ports (others' stacks may hold 8000...), ``text``."""
+    chosen = {name: ports.get(name) or free_port() for name in registry.NAMES}
+    ports_text = "".join(f"\n    {name}: {port}" for name, port in chosen.items())
+    (repo / "invoke.yaml").write_text(
+        f"devstack:\n  broker_url: {broker}\n  ports:{ports_text}\n{text}", encoding="utf-8"
+    )
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``root`` (links not followed) with its size and modification time."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = Path(folder) / name
+            info = path.lstat()
+            found[str(path.relative_to(root))] = (info.st_size, info.st_mtime_ns)
+    return found
+
+
+@pytest.mark.integration
+@pytest.mark.rabbitmq
+def test_a_healthy_stack_passes_and_doctor_writes_nothing(tmp_path: Path, seeded_template: Path) -> None:
+    repo = seeded_copy(seeded_template, tmp_path / "repo")
+    write_config(repo, broker="amqp://guest:guest@127.0.0.1:5672//")  # doctor only probes the broker
+    settings = Settings(root=repo)
+    with run_lock(settings):  # another run holds the lock: doctor needs none
+        before = tree(repo)
+        done = run_doctor(repo, PYTHONDONTWRITEBYTECODE="1")
+        assert tree(repo) == before, "inv doctor wrote to the checkout"
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not lines(done, "FAIL")
+    for name in ("python", "uv", "config", "rabbitmq", "database", "port", "disk", "venv", "processes"):
+        assert any(line[5:].startswith(f"{name} ") for line in done.stdout.splitlines()), name
+    assert "OK   venv        helpdesk: services/helpdesk/.venv matches requirements.lock" in done.stdout
+    assert "OK   database    helpdesk: sqlite services/helpdesk/db.sqlite3\n" in done.stdout
+    document = json.loads(run_doctor(repo, "--json").stdout)
+    assert document["ok"] is True and {c["name"] for c in document["checks"]} >= {"python", "venv"}
+
+
+@pytest.mark.integration
+def test_a_bad_key_fails_with_its_source_and_a_guess(tmp_path: Path, seeded_template: Path) -> None:
+    repo = fresh_copy(seeded_template, tmp_path / "repo")
+    write_config(repo, "  prots: {helpdesk: 9000}\n")
+    done = run_doctor(repo, INVOKE_DEVSTACK_LOCK_TIMOUT="3")
+    assert done.returncode == 1
+    assert (
+        "FAIL config      The setting devstack.prots is unknown; did you mean devstack.ports (invoke.yaml): "
+        "rename it in invoke.yaml" in done.stdout
+    )
+    assert (
+        "did you mean INVOKE_DEVSTACK_LOCK_TIMEOUT: rename or unset INVOKE_DEVSTACK_LOCK_TIMOUT"
+        in done.stdout
+    )
+    assert (
+        "OK   venv        auth: services/auth/.venv matches requirements.lock" in done.stdout
+    )  # the rest ran
+    assert "Traceback" not in done.stdout + done.stderr
+    status = subprocess.run(
+        [sys.executable, "-m", "invoke", "status"],
+        cwd=repo,
+        env=inv_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert status.returncode == 2 and "devstack.prots is unknown" in status.stderr  # other tasks still refuse
+
+
+@pytest.mark.integration
+def test_a_config_file_invoke_cannot_load_is_still_a_row(tmp_path: Path, seeded_template: Path) -> None:
+    repo = fresh_copy(seeded_template, tmp_path / "repo")
+    (repo / "invoke.yaml").write_text("devstack:\n  lock_timeout: [\n", encoding="utf-8")
+    done = run_doctor(repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL config      invoke.yaml is not valid YAML at line 3: fix or remove it" in done.stdout
+    assert lines(done, "OK   python") and lines(done, "OK   disk")
+    assert json.loads(run_doctor(repo, "--json").stdout)["ok"] is False
+
+
+@pytest.mark.integration
+def test_a_taken_dev_server_port_fails_naming_its_holder(
+    tmp_path: Path, seeded_template: Path, listening: int
+) -> None:
+    repo = fresh_copy(seeded_template, tmp_path / "repo")
+    write_config(repo, helpdesk=listening)
+    done = run_doctor(repo)
+    assert done.returncode == 1
+    (taken,) = lines(done, "FAIL port")
+    assert taken.startswith(f"FAIL port        helpdesk {listening} is taken by ")
+    assert taken.endswith(": stop it, or set devstack.ports.helpdesk")
+    if sys.platform.startswith("linux"):
+        assert f"PID {os.getpid()}" in taken
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_missing_postgres_database_fails_with_createdb(
+    tmp_path: Path, seeded_template: Path, postgres_server: str
+) -> None:
+    repo = fresh_copy(seeded_template, tmp_path / "repo")
+    name = f"devstack_doctor_missing_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(postgres_server)
+    missing = urlunsplit(parts._replace(path=f"/{name}"))
+    write_config(repo, f"  databases:\n    helpdesk: '{missing}'\n    auth: '{postgres_server}'\n")
+    done = run_doctor(repo)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (row,) = lines(done, "FAIL database")
+    assert f"helpdesk: database {name} does not exist on {parts.hostname}" in row
+    assert f"createdb -h {parts.hostname}" in row and row.split(",")[0].endswith(name)
+    assert "OK   database    auth: " in done.stdout and " as role " in done.stdout
+    if parts.password:
+        assert parts.password not in done.stdout + done.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_venv_with_a_deleted_package_fails(tmp_path: Path, seeded_template: Path) -> None:
+    repo = fresh_copy(seeded_template, tmp_path / "repo")
+    write_config(repo)
+    own = repo / "services" / "helpdesk" / ".venv"
+    own.unlink()  # the template's, linked: this copy gets a virtualenv of its own to break
+    shutil.copytree(seeded_template / "services" / "helpdesk" / ".venv", own, symlinks=True)
+    assert "OK   venv        helpdesk: " in run_doctor(repo).stdout
+    site = venvs.site_packages(own)[0]
+    shutil.rmtree(site / "sqlparse")
+    done = run_doctor(repo)
+    assert done.returncode == 1
+    assert (
+        "FAIL venv        helpdesk: services/helpdesk/.venv differs from requirements.lock "
+        "(broken sqlparse): run 'inv install --service helpdesk'" in done.stdout
+    )
+    assert (venvs.site_packages(seeded_template / "services" / "helpdesk" / ".venv")[0] / "sqlparse").is_dir()
