@@ -370,18 +370,19 @@ def run_pgprobe(
         return {"ok": False, "driver": False, "error": f"{service.name} has no virtualenv"}
     env = {**os.environ, pgprobe.URL_VARIABLE: url}
     command = [str(python), "-I", "-B", str(Path(pgprobe.__file__).resolve())]
+    failed = {"ok": False, "driver": False, "error": f"the check did not run in {service.name}'s virtualenv"}
     try:
         done = subprocess.run(
             command, cwd=settings.root, env=env, capture_output=True, text=True, timeout=60, check=False
         )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return {**failed, "error": f"{failed['error']} ({exc})"}
+    try:
         report = json.loads(done.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return {
-            "ok": False,
-            "driver": False,
-            "error": f"the check did not run in {service.name}'s virtualenv",
-        }
-    return report if isinstance(report, dict) else {"ok": False, "driver": False, "error": "no report"}
+    except ValueError:
+        said = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {**failed, "error": f"{failed['error']} ({said})"}
+    return report if isinstance(report, dict) else failed
 
 
 def createdb_command(url: str, name: str) -> str:
@@ -689,15 +690,30 @@ def _is_celery_worker(cmdline: Sequence[str]) -> bool:
     return (named or "celery" in cmdline) and "worker" in cmdline
 
 
-def strays(settings: Settings, exclude: Iterable[int] = ()) -> list[tuple[str, Holder]]:
-    """Processes of this checkout's services the runner does not track, by service.
+#: What to do about a process of the checkout the runner did not start, by what it is.
+STRAY_FIXES = {
+    "runserver": "stop it ('inv down' does not know it){sqlite}",
+    "holder": "stop it{sqlite}",
+    "celery": "stop it ('inv down' does not know it); it takes this checkout's sync events off the broker",
+    "relay": "stop it ('inv down' does not know it); it relays the outbox beside the runner's relay",
+}
+SQLITE_FIX = "; writing tasks refuse while it runs, or stop it with --stop-servers"
+
+
+def strays(settings: Settings, exclude: Iterable[int] = ()) -> list[tuple[str, Holder, str]]:
+    """Processes of this checkout's services the runner does not track: (service, process, fix).
 
     A dev server of a service (``manage.py runserver``), a Celery worker or an outbox relay
     running in a service's folder, and any process holding a service's SQLite file.
     """
     skip = set(exclude) | own_family()
     folders = {s.name: s.folder(settings.root).resolve() for s in registry.SERVICES}
-    found: dict[int, tuple[str, Holder]] = {}
+    found: dict[int, tuple[str, Holder, str]] = {}
+
+    def fix(kind: str, service: str) -> str:
+        uses_sqlite = sqlite_path(settings, registry.get(service)) is not None
+        return STRAY_FIXES[kind].format(sqlite=SQLITE_FIX if uses_sqlite else "")
+
     for proc in psutil.process_iter(["pid", "cmdline"]):
         if proc.pid in skip:
             continue
@@ -713,14 +729,14 @@ def strays(settings: Settings, exclude: Iterable[int] = ()) -> list[tuple[str, H
         for name, folder in folders.items():
             inside = cwd is not None and normcase(str(Path(cwd).resolve())) == normcase(str(folder))
             if is_runserver(cmdline, cwd, folder):
-                why = f"runs {name}'s manage.py runserver"
+                kind, why = "runserver", f"runs {name}'s manage.py runserver"
             elif inside and celery:
-                why = f"is a Celery worker of {name}"
+                kind, why = "celery", f"is a Celery worker of {name}"
             elif inside and relay:
-                why = f"relays {name}'s outbox"
+                kind, why = "relay", f"relays {name}'s outbox"
             else:
                 continue
-            found[proc.pid] = (name, Holder(proc.pid, short_command(cmdline, 60), why))
+            found[proc.pid] = (name, Holder(proc.pid, short_command(cmdline, 60), why), fix(kind, name))
             break
     for service in registry.SERVICES:
         database = sqlite_path(settings, service)
@@ -729,7 +745,7 @@ def strays(settings: Settings, exclude: Iterable[int] = ()) -> list[tuple[str, H
         for holder in find_holders(database, service.folder(settings.root), skip):
             if holder.pid not in found:
                 short = Holder(holder.pid, short_command(holder.cmdline.split(), 60), holder.why)
-                found[holder.pid] = (service.name, short)
+                found[holder.pid] = (service.name, short, fix("holder", service.name))
     return list(found.values())
 
 
@@ -738,15 +754,9 @@ def check_processes(
 ) -> list[Check]:
     """The runner's own processes (information), stale PID files (warnings), strays (failures)."""
     rows: list[Check] = []
-    for service, holder in strays(settings, _family(alive.values())):
-        rows.append(
-            Check(
-                "processes",
-                False,
-                f"{service}: PID {holder.pid} ({holder.cmdline}) {holder.why}, not started by the runner",
-                "stop it ('inv down' does not know it); writing tasks refuse while it holds the database",
-            )
-        )
+    for service, holder, fix in strays(settings, _family(alive.values())):
+        detail = f"{service}: PID {holder.pid} ({holder.cmdline}) {holder.why}, not started by the runner"
+        rows.append(Check("processes", False, detail, fix))
     for each in stale:
         rows.append(
             Check(

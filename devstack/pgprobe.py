@@ -55,7 +55,10 @@ def probe(url: str, timeout: int = 5) -> dict[str, Any]:
         import psycopg
     except ImportError as exc:
         return {"ok": False, "error": f"psycopg is not installed ({exc})", "driver": False}
-    args = connect_args(url)
+    try:
+        args = connect_args(url)
+    except Exception as exc:  # dj-database-url refuses it: say so, as the services would fail
+        return {"ok": False, "error": f"the URL does not parse ({type(exc).__name__}: {exc})"}
     query = (
         "SELECT current_user, current_database(), current_setting('server_version'), "
         "r.rolsuper, r.rolcreatedb FROM pg_roles r WHERE r.rolname = current_user"

@@ -4,6 +4,7 @@ each broken setup built for real (a bad key, a taken port, a missing database, a
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import json
 import os
@@ -420,6 +421,24 @@ def test_postgres_is_probed_with_the_configured_url(settings: Settings) -> None:
     assert row.ok is None and "postgres://app:***@db.example.com/auth as role app" in row.detail
 
 
+def test_the_probe_runs_in_the_services_virtualenv(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Here the 'virtualenv' is the runner's Python, which has no psycopg: the report says so."""
+    real = doctor.importlib.util.find_spec
+    monkeypatch.setattr(
+        doctor.importlib.util, "find_spec", lambda name: None if name == "psycopg" else real(name)
+    )
+    python = venvs.venv_python(settings.venv_dir(registry.get("auth")))
+    python.parent.mkdir(parents=True)
+    python.symlink_to(sys.executable)
+    report = doctor.run_pgprobe(settings, registry.get("auth"), "postgres://u:pw@127.0.0.1/x")
+    if importlib.util.find_spec("psycopg") is None:
+        assert report["driver"] is False and report["error"].startswith("psycopg is not installed")
+    row = doctor.postgres_check("auth", "postgres://u:pw@127.0.0.1/x", report, False, False)
+    assert "pw" not in row.line()
+
+
 def test_the_probe_without_a_virtualenv_says_so(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
     real = doctor.importlib.util.find_spec
     monkeypatch.setattr(
@@ -597,7 +616,11 @@ def test_processes_the_runner_did_not_start_are_flagged(settings: Settings, spaw
     )
     assert failed[str(worker.pid)].detail.startswith("workflow: PID")
     assert "is a Celery worker of workflow" in failed[str(worker.pid)].detail
-    assert "stop it" in failed[str(worker.pid)].fix
+    assert failed[str(worker.pid)].fix.endswith("it takes this checkout's sync events off the broker")
+    assert failed[str(server.pid)].fix == (
+        "stop it ('inv down' does not know it); writing tasks refuse while it runs, "
+        "or stop it with --stop-servers"
+    )
     assert elsewhere.poll() is None
 
 
