@@ -5,7 +5,8 @@ folder of the checkout on ``sys.path``, no bytecode written), which has psycopg 
 dj-database-url, or imports it when the runner itself has psycopg. It imports nothing of the
 runner: the URL comes in the ``DEVSTACK_PROBE_URL`` variable (never on the command line, where
 other users could read its password), the report goes to stdout. Nothing is written: one
-connection, two ``SELECT`` statements, closed.
+connection and one ``SELECT`` (when the database is missing, the same again on a maintenance
+database, to learn whether the role exists and may create databases).
 """
 
 from __future__ import annotations
