@@ -24,6 +24,7 @@ if {"--plan", "--dry", "-d"} & set(sys.argv):  # a plan writes nothing, not even
     sys.dont_write_bytecode = True
 
 from devstack import cli, config, flags, registry
+from devstack import doctor as doctor_checks
 from devstack.console import Console
 from devstack.errors import UsageError
 from devstack.options import SEED_HELP
@@ -31,6 +32,8 @@ from devstack.options import SEED_HELP
 ROOT = Path(__file__).resolve().parent
 flags.show_placeholders()
 if _config_problems := config.precheck(ROOT):  # Invoke would stop on these with a traceback
+    if doctor_checks.requested(sys.argv):  # doctor reports them as rows, with what needs no config
+        raise SystemExit(doctor_checks.unreadable(ROOT, _config_problems, "--json" in sys.argv))
     print("ERROR " + " ".join(_config_problems), file=sys.stderr)
     raise SystemExit(2)
 
@@ -134,6 +137,20 @@ check_rabbit = make_task(
         "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
         "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
     },
+)
+
+
+def _doctor(c: Context, json: bool) -> None:
+    cli.doctor(c, json, ROOT)
+
+
+doctor = make_task(
+    _doctor,
+    "doctor",
+    "Check the machine and the checkout; print the fix for each failure.",
+    writes=False,
+    params=(("json", False),),
+    helps={"json": "print the checks as one JSON document (default: off)"},
 )
 
 
@@ -473,7 +490,7 @@ logs = make_task(
 )
 
 ns = Collection(
-    check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage, up, down, logs
+    doctor, check_rabbit, install, sync, seed_all, verify, status, reset_all, password, manage, up, down, logs
 )
 
 

@@ -21,6 +21,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 
 from devstack import config as config_mod
+from devstack import doctor as doctor_mod
 from devstack import fastpath, pipeline, rabbit, registry, servers, signals, snapshots, workers
 from devstack import options as options_mod
 from devstack.broker import dead_letters, queue_states
@@ -163,6 +164,24 @@ def check_rabbit(c: Context, timeout: float, url: str | None) -> None:
         stack.check_rabbit(timeout)
 
     guarded(body)
+
+
+def doctor(c: Context, as_json: bool, root: Path) -> None:
+    """Run every check and print one line each (or JSON); exit 1 when one failed.
+
+    A broken configuration is reported as rows, not refused: the settings are read leniently.
+    No run lock: doctor writes nothing.
+    """
+
+    def body() -> int:
+        found = c.config.get("devstack", {}) or {}
+        where = Path(str(found.get("root") or root)) if config_mod.is_mapping(found) else root
+        rows, settings = doctor_mod.check_config(found, config_mod.layers_of(c.config), where.resolve())
+        return doctor_mod.report(doctor_mod.run_checks(settings, rows), as_json)
+
+    code = guarded(body)
+    if code:
+        raise Exit(code=code)
 
 
 def install(c: Context, force: bool, service: str | None) -> None:

@@ -68,6 +68,13 @@ class Console:
     def warn(self, text: str) -> None:
         self._print(self._paint(f"   WARNING {text}", Fore.YELLOW))
 
+    def check(self, status: str, name: str, text: str) -> None:
+        """One line of ``inv doctor``: ``OK``, ``WARN`` or ``FAIL`` (coloured), the check, what it found."""
+        styles = {"OK": (Fore.GREEN, Style.BRIGHT), "WARN": (Fore.YELLOW, Style.BRIGHT)}.get(
+            status, (Fore.RED, Style.BRIGHT)
+        )
+        self._print(f"{self._paint(status, *styles)}{' ' * (4 - len(status))} {name:<11} {text}")
+
     def error(self, text: str) -> None:
         print(self._paint(f"ERROR {text}", Fore.RED, Style.BRIGHT), file=sys.stderr, flush=True)
 

@@ -78,18 +78,29 @@ def log_file(settings: Settings, worker: Worker) -> Path:
     return settings.root / settings.log_dir / f"{worker.name}.log"
 
 
-def running(settings: Settings, worker: Worker) -> psutil.Process | None:
-    """Return the worker's process if the runner started it and it still lives; drop stale files."""
+def recorded(settings: Settings, worker: Worker) -> tuple[psutil.Process | None, bool]:
+    """Read the worker's PID file: its live process (PID and start time match), and whether the
+    file is stale (it names a process that is gone). Writes nothing (``inv doctor`` reads this).
+    """
     path = pid_file(settings, worker)
+    if not path.exists():
+        return None, False
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         proc = psutil.Process(int(data["pid"]))
         if abs(proc.create_time() - float(data["created"])) < 1.0 and not gone(proc):
-            return proc
+            return proc, False
     except (OSError, ValueError, KeyError, TypeError, psutil.Error):
         pass
-    path.unlink(missing_ok=True)
-    return None
+    return None, True
+
+
+def running(settings: Settings, worker: Worker) -> psutil.Process | None:
+    """Return the worker's process if the runner started it and it still lives; drop stale files."""
+    proc, stale = recorded(settings, worker)
+    if stale:
+        pid_file(settings, worker).unlink(missing_ok=True)
+    return proc
 
 
 def own_pids(settings: Settings, chosen: Iterable[Worker] | None = None) -> set[int]:

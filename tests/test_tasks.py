@@ -40,6 +40,7 @@ def context(tmp_path: Path, **overrides: Any) -> MockContext:
 def test_task_names(tasks: ModuleType) -> None:
     names = set(tasks.ns.task_names)
     assert {
+        "doctor",
         "check-rabbit",
         "install",
         "sync",

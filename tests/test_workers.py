@@ -93,6 +93,21 @@ def test_stale_pid_file_is_dropped_and_never_kills_a_stranger(relay_settings: Se
         stranger.wait()
 
 
+def test_recorded_reads_a_pid_file_without_touching_it(relay_settings: Settings) -> None:
+    relay = workers.relay()
+    assert workers.recorded(relay_settings, relay) == (None, False)  # no file: nothing recorded
+    path = workers.pid_file(relay_settings, relay)
+    path.parent.mkdir(parents=True)
+    me = psutil.Process()
+    path.write_text(json.dumps({"pid": me.pid, "created": me.create_time()}), encoding="utf-8")
+    assert workers.recorded(relay_settings, relay) == (me, False)
+    path.write_text(json.dumps({"pid": me.pid, "created": 1.0}), encoding="utf-8")
+    assert workers.recorded(relay_settings, relay) == (None, True)  # stale, and still there
+    path.write_text("not json", encoding="utf-8")
+    assert workers.recorded(relay_settings, relay) == (None, True)
+    assert path.exists()
+
+
 def test_tail_of_a_missing_log() -> None:
     assert workers.tail(Path(os.devnull).with_name("no-such-log")) == "(no log)"
 
