@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +56,27 @@ _children: set[subprocess.Popen[str]] = set()
 _children_lock = threading.Lock()
 
 
+#: A service command's report of how far it got: ``PROGRESS {"model": ..., "done": n, "total": m}``
+#: on stderr, printed when the runner sets this variable (the helpdesk seed does, per chunk).
+PROGRESS_ENV = "DEVSTACK_PROGRESS"
+PROGRESS_PREFIX = "PROGRESS "
+Progress = Callable[[str, int, int], None]
+
+
 def run_child(
-    command: list[str], cwd: Path, env: dict[str, str], stdin: str | None = None
+    command: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    stdin: str | None = None,
+    on_progress: Progress | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a service command to its end, known to :func:`kill_children` while it runs."""
+    """Run a service command to its end, known to :func:`kill_children` while it runs.
+
+    With ``on_progress`` the command is asked for its progress lines (``PROGRESS_ENV``); each is
+    handed over as it comes (what, done, total) and left out of the returned stderr.
+    """
+    if on_progress is not None:
+        env = {**env, PROGRESS_ENV: "1"}
     with subprocess.Popen(
         command,
         cwd=cwd,
@@ -73,7 +91,10 @@ def run_child(
         with _children_lock:
             _children.add(proc)
         try:
-            out, err = proc.communicate(stdin)
+            if on_progress is None:
+                out, err = proc.communicate(stdin)
+            else:
+                out, err = communicate_with_progress(proc, stdin, on_progress)
         except BaseException:
             proc.kill()
             proc.wait()
@@ -82,6 +103,34 @@ def run_child(
             with _children_lock:
                 _children.discard(proc)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def communicate_with_progress(
+    proc: subprocess.Popen[str], stdin: str | None, on_progress: Progress
+) -> tuple[str, str]:
+    """Like ``communicate``, reading stderr line by line in a thread to pick out the progress."""
+    kept: list[str] = []
+
+    def read_errors() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if line.startswith(PROGRESS_PREFIX):
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    report = json.loads(line[len(PROGRESS_PREFIX) :])
+                    on_progress(str(report["model"]), int(report["done"]), int(report["total"]))
+                    continue
+            kept.append(line)
+
+    reader = threading.Thread(target=read_errors, daemon=True)
+    reader.start()
+    if stdin is not None and proc.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            proc.stdin.write(stdin)
+        proc.stdin.close()
+    out = proc.stdout.read() if proc.stdout is not None else ""
+    proc.wait()
+    reader.join()
+    return out, "".join(kept)
 
 
 def kill_children() -> int:
@@ -94,20 +143,31 @@ def kill_children() -> int:
 
 
 def manage(
-    settings: Settings, service: Service, *args: str, stdin: str | None = None
+    settings: Settings,
+    service: Service,
+    *args: str,
+    stdin: str | None = None,
+    on_progress: Progress | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py <args>``; on failure raise ``StepError`` with the command's own sentence."""
     command = manage_command(settings, service, *args)
-    done = run_child(command, service.folder(settings.root), child_env(settings, service), stdin)
+    env = child_env(settings, service)
+    done = run_child(command, service.folder(settings.root), env, stdin, on_progress)
     if done.returncode != 0:
         log = write_log(settings, service, args[0], done)
         raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")
     return done
 
 
-def manage_json(settings: Settings, service: Service, *args: str, stdin: str | None = None) -> Any:
+def manage_json(
+    settings: Settings,
+    service: Service,
+    *args: str,
+    stdin: str | None = None,
+    on_progress: Progress | None = None,
+) -> Any:
     """Run ``manage.py <args> --json`` and return the decoded JSON document."""
-    done = manage(settings, service, *args, "--json", stdin=stdin)
+    done = manage(settings, service, *args, "--json", stdin=stdin, on_progress=on_progress)
     try:
         return json.loads(done.stdout)
     except ValueError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -30,6 +31,9 @@ class Console:
         self.color = wants_color(self.stream) if color is None else color
         if self.color:
             just_fix_windows_console()
+        self._lock = threading.Lock()
+        self._drawn = 0  # width of the progress line drawn in place (0: none)
+        self._count: tuple[str, int, int, float, int] | None = None  # what, done, total, since, first
 
     def _paint(self, text: str, *styles: str) -> str:
         if not self.color:
@@ -37,8 +41,14 @@ class Console:
         return "".join(styles) + text + Style.RESET_ALL
 
     def _print(self, text: str) -> None:
+        with self._lock:
+            self._clear()
+            self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
         try:
-            print(text, file=self.stream, flush=True)
+            self.stream.write(text)
+            self.stream.flush()
         except BrokenPipeError:  # `inv seed-all | head -2`: the reader left; the run goes on quietly
             self.stream = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115
             self.color = False
@@ -76,17 +86,49 @@ class Console:
         self._print(f"{self._paint(status, *styles)}{' ' * (4 - len(status))} {name:<11} {text}")
 
     def error(self, text: str) -> None:
+        with self._lock:
+            self._clear()
         print(self._paint(f"ERROR {text}", Fore.RED, Style.BRIGHT), file=sys.stderr, flush=True)
+
+    def live(self) -> bool:
+        """Whether a progress line can be redrawn in place: a terminal that is not dumb."""
+        return wants_color(self.stream, {"TERM": os.environ.get("TERM", "")})
+
+    def advance(self, what: str, done: int, total: int) -> None:
+        """Take a running step's own count (``done`` of ``total`` ``what``) for the progress line."""
+        now = time.perf_counter()
+        since, first = (
+            (self._count[3], self._count[4]) if self._count and self._count[0] == what else (now, done)
+        )
+        self._count = (what, done, total, since, first)
+
+    def progress_text(self, step: str, began: float, now: float) -> str:
+        """``step`` with its elapsed time and, once it reported a count, the count and an ETA."""
+        text = f"... {step} running, {now - began:.0f} s"
+        if self._count is None:
+            return text
+        what, done, total, since, first = self._count
+        text += f": {what} {done:,}/{total:,}" if total else f": {what} {done:,}"
+        if total and done < total and done > first and now > since:
+            rate = (done - first) / (now - since)
+            text += f" ({100 * done / total:.0f}%, about {(total - done) / rate:.0f} s left)"
+        return text
 
     @contextmanager
     def progress(self, step: str, every: float = 5.0) -> Iterator[None]:
-        """Say every ``every`` seconds that ``step`` is still running, until it ends."""
+        """Show that ``step`` runs, until it ends, with the count it reports (:meth:`advance`).
+
+        On a terminal one line is redrawn in place twice a second; elsewhere (a log, CI) a line
+        is printed every ``every`` seconds.
+        """
         done = threading.Event()
-        started = time.perf_counter()
+        began = time.perf_counter()
+        live = self.live()
+        self._count = None
 
         def tick() -> None:
-            while not done.wait(every):
-                self.info(f"... {step} still running ({time.perf_counter() - started:.0f} s)")
+            while not done.wait(0.5 if live else every):
+                self.update(self.progress_text(step, began, time.perf_counter()))
 
         ticker = threading.Thread(target=tick, daemon=True)
         ticker.start()
@@ -95,6 +137,25 @@ class Console:
         finally:
             done.set()
             ticker.join()
+            with self._lock:
+                self._clear()
+            self._count = None
+
+    def update(self, text: str) -> None:
+        """A line that replaces the previous one on a terminal (retries), a new line elsewhere."""
+        if not self.live():
+            self.info(text)
+            return
+        line = f"   {text}"[: max(shutil.get_terminal_size().columns - 1, 20)]
+        with self._lock:
+            self._write("\r" + line.ljust(self._drawn))
+            self._drawn = len(line)
+
+    def _clear(self) -> None:
+        """Remove the progress line drawn in place, if any (the caller holds the lock)."""
+        if self._drawn:
+            self._write("\r" + " " * self._drawn + "\r")
+            self._drawn = 0
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
         cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]

@@ -95,7 +95,7 @@ class Stack:
 
         def action() -> Outcome:
             def retry(exc: StackError, left: float) -> None:
-                self.console.info(f"waiting for RabbitMQ ({left:.0f} s left): {exc}")
+                self.console.update(f"waiting for RabbitMQ ({left:.0f} s left): {exc}")
 
             if self.plan:  # a plan talks to no broker
                 return True, f"probe {broker.masked}"
@@ -204,7 +204,7 @@ class Stack:
             if self.plan:
                 return True, self._planned_seed(service, state, wanted, described)
             args = [*options.seed_args(service), *(["--repair"] if self.repair else [])]
-            report = manage_json(self.settings, service, "seed", *args)
+            report = manage_json(self.settings, service, "seed", *args, on_progress=self.console.advance)
             state = self.cache.touched(service)
             state.last_seed, state.counts = wanted, report.get("counts", state.counts)
             state.seeded = None  # unknown until read again

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from devstack import registry
-from devstack.commands import child_env, failure_sentence, manage
+from devstack.commands import child_env, failure_sentence, manage, run_child
 from devstack.config import Settings
 from devstack.errors import StepError
 
@@ -31,3 +35,22 @@ def test_child_env_gives_each_service_its_own_database(settings: Settings) -> No
 def test_manage_without_a_virtualenv_says_to_install(settings: Settings) -> None:
     with pytest.raises(StepError, match="run 'inv install' first"):
         manage(settings, registry.get("auth"), "check")
+
+
+def test_run_child_hands_over_progress_lines_and_keeps_the_rest(tmp_path: Path) -> None:
+    script = (
+        "import os, sys\n"
+        "assert os.environ['DEVSTACK_PROGRESS'] == '1'\n"
+        'sys.stderr.write(\'PROGRESS {"model": "Ticket", "done": 2000, "total": 4000}\\n\')\n'
+        "sys.stderr.write('a warning\\n')\n"
+        "sys.stderr.write('PROGRESS not json\\n')\n"
+        "print(sys.stdin.read().upper())\n"
+    )
+    seen: list[tuple[str, int, int]] = []
+    done = run_child(
+        [sys.executable, "-c", script], tmp_path, dict(os.environ), "in", lambda *a: seen.append(a)
+    )
+    assert done.returncode == 0, done.stderr
+    assert seen == [("Ticket", 2000, 4000)]
+    assert done.stdout == "IN\n"
+    assert done.stderr == "a warning\nPROGRESS not json\n"

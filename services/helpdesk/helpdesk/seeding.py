@@ -17,7 +17,10 @@ to people and are never written.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -709,8 +712,11 @@ def sync_chunks(
     keys: tuple[str, str],
     on_create: Callable[[], dict[str, Any]] | None = None,
     repair: bool = False,
+    total: int = 0,
 ) -> None:
     """Run :func:`sync_chunk` over ``desired`` in chunks, logging no queries (:func:`quiet_queries`).
+
+    After each chunk the progress (of ``total`` rows) is announced (:func:`announce`).
 
     ``desired`` yields keys in ascending order, from ``keys[0]`` to ``keys[1]``. One query reads
     the highest key stored among them beforehand: a chunk whose first key is above it holds
@@ -720,9 +726,24 @@ def sync_chunks(
         low, high = keys
         stored = model._default_manager.filter(**{f"{key_field}__gte": low, f"{key_field}__lte": high})
         highest = stored.aggregate(highest=Max(key_field))["highest"]
+        done = 0
         for chunk in chunked(desired, CHUNK_SIZE):
             fresh = highest is None or chunk[0][0] > highest
             sync_chunk(model, key_field, fields, chunk, report, on_create, repair, fresh=fresh)
+            done += len(chunk)
+            announce(model.__name__, done, total)
+
+
+#: Set by the task runner: the seed reports how far it got, one ``PROGRESS {json}`` line on stderr
+#: per chunk, which the runner turns into a progress line with an ETA.
+PROGRESS_ENV = "DEVSTACK_PROGRESS"
+
+
+def announce(model: str, done: int, total: int) -> None:
+    """Report ``done`` of ``total`` rows of ``model`` synced, when the runner asked for it."""
+    if os.environ.get(PROGRESS_ENV) == "1":
+        sys.stderr.write("PROGRESS " + json.dumps({"model": model, "done": done, "total": total}) + "\n")
+        sys.stderr.flush()
 
 
 def update_rows(model: type[models.Model], fields: tuple[str, ...], rows: list[list[Any]]) -> None:
@@ -794,6 +815,7 @@ def seed_employees(
         (company_id(1), company_id(count)),
         on_create=lambda: {"password": password.value},
         repair=repair,
+        total=count,
     )
     report.notes.extend(kept_note("Employee", report.rows))
     report.notes.extend(leftover_note(Employee, count, "--employees"))
@@ -858,7 +880,9 @@ def seed_tickets(
         else:
             paired = with_reference(desired, last.tickets, last_tickets(last))
         keys = (ticket_number(1), ticket_number(count))
-        sync_chunks(Ticket, "ticket_number", TICKET_FIELDS, paired, report.rows, keys, repair=repair)
+        sync_chunks(
+            Ticket, "ticket_number", TICKET_FIELDS, paired, report.rows, keys, repair=repair, total=count
+        )
     report.notes.extend(kept_note("Ticket", report.rows))
     report.notes.extend(leftover_note(Ticket, count, "--tickets"))
     return report

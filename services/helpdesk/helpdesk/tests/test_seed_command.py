@@ -226,3 +226,28 @@ def test_conflicting_person_row_is_one_error_and_writes_nothing() -> None:
     assert list(Employee.objects.values_list("company_id", flat=True)) == ["ZZ0001"]
     assert Ticket.objects.count() == 0
     assert not SeedMark.objects.exists()
+
+
+def test_progress_is_announced_per_chunk_when_the_runner_asks(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(seeding.PROGRESS_ENV, "1")
+    monkeypatch.setattr(seeding, "CHUNK_SIZE", 8)
+    run_seed_json("--employees", "10", "--tickets", "20")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("PROGRESS ")]
+    reports = [json.loads(line.removeprefix("PROGRESS ")) for line in lines]
+    assert reports == [
+        {"model": "Employee", "done": 8, "total": 10},
+        {"model": "Employee", "done": 10, "total": 10},
+        {"model": "Ticket", "done": 8, "total": 20},
+        {"model": "Ticket", "done": 16, "total": 20},
+        {"model": "Ticket", "done": 20, "total": 20},
+    ]
+
+
+def test_no_progress_lines_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(seeding.PROGRESS_ENV, raising=False)
+    run_seed_json()
+    assert "PROGRESS" not in capsys.readouterr().err
