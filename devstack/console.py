@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,10 +41,23 @@ class Console:
             return text
         return "".join(styles) + text + Style.RESET_ALL
 
-    def _print(self, text: str) -> None:
+    def _print(self, text: str, indent: int | None = None) -> None:
         with self._lock:
             self._clear()
-            self._write(text + "\n")
+            self._write(self.fit(text, indent) + "\n")
+
+    def fit(self, text: str, indent: int | None = None) -> str:
+        """On a terminal, wrap a long line at its width with a hanging indent, so the terminal
+        never breaks it mid-word; elsewhere (a log, a pipe) lines stay whole."""
+        if not self.live():
+            return text
+        width = shutil.get_terminal_size().columns - 1
+        if len(text) <= width:
+            return text
+        hang = " " * (indent if indent is not None else len(text) - len(text.lstrip()) + 2)
+        return textwrap.fill(
+            text, width, subsequent_indent=hang, break_long_words=False, break_on_hyphens=False
+        )
 
     def _write(self, text: str) -> None:
         try:
@@ -158,8 +172,13 @@ class Console:
             self._drawn = 0
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+        """Columns padded to their widest cell; on a terminal the last column wraps under itself."""
         cells = [list(map(str, headers))] + [[str(c) for c in row] for row in rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+        last = sum(w + 2 for w in widths[:-1])  # where the last column starts
         for n, row in enumerate(cells):
             line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-            self._print(self._paint(line, Style.BRIGHT) if n == 0 else line)
+            if n == 0:
+                self._print(self._paint(line, Style.BRIGHT))
+            else:
+                self._print(line, indent=last)

@@ -109,3 +109,27 @@ def test_a_closed_pipe_silences_output_without_failing() -> None:
     console = Console(Closed(), color=False)
     console.info("first")
     console.info("second")  # nothing raised: the run goes on
+
+
+def test_on_a_terminal_long_lines_and_table_cells_wrap_at_its_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "42")
+    monkeypatch.delenv("TERM", raising=False)
+    out = Tty()
+    console = Console(out, color=False)
+    console.info("mirrors match auth, no pending events, no dead-lettered events either")
+    console.table(
+        ("step", "detail"), [("verify", "seeded rows present, mirrors match auth, no pending events")]
+    )
+    lines = out.getvalue().splitlines()
+    assert all(len(line) <= 41 for line in lines), lines
+    assert lines[0] == "   mirrors match auth, no pending events,"
+    assert lines[1].startswith("     no dead-lettered")  # a hanging indent
+    table = lines[lines.index("step    detail") + 1 :]
+    assert table[0].startswith("verify  seeded rows") and all(t.startswith("        ") for t in table[1:])
+
+
+def test_in_a_log_lines_stay_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "41")
+    out = io.StringIO()
+    Console(out, color=False).info("x " * 60)
+    assert out.getvalue().count("\n") == 1
