@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from devstack import database
 from devstack.config import Settings
 from devstack.errors import StepError
 from devstack.registry import Service
@@ -101,6 +102,9 @@ def manage(
     done = run_child(command, service.folder(settings.root), child_env(settings, service), stdin)
     if done.returncode != 0:
         log = write_log(settings, service, args[0], done)
+        known = database.recognise(settings, service, done.stderr, str(log))
+        if known is not None:
+            raise known
         raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")
     return done
 
