@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from invoke.config import DataProxy
 from invoke.vendor import yaml
 
 from devstack import registry
 from devstack.errors import UsageError
+from devstack.urls import mask_url
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
 BROKER_ENV = "CELERY_BROKER_URL"
@@ -239,6 +241,12 @@ def _databases(value: object, where: Callable[..., str]) -> list[str]:
                 f"devstack.databases.{name} is an in-memory SQLite database, which loses everything between "
                 f"commands; give a file (sqlite:///path) or leave it empty ({where('databases', name)})."
             )
+        elif url and urlsplit(url.strip()).scheme.lower() not in DATABASE_SCHEMES:
+            problems.append(
+                f"devstack.databases.{name} must be a sqlite:///path or postgres://… URL (the services have "
+                f"drivers for SQLite and PostgreSQL), got '{mask_url(url.strip())}' "
+                f"({where('databases', name)})."
+            )
     return problems
 
 
@@ -276,10 +284,22 @@ def parse_port(value: object) -> int | None:
     return port if 1 <= port <= 65535 else None
 
 
+#: The URL schemes the services' database settings (dj-database-url) and installed drivers accept.
+DATABASE_SCHEMES = frozenset({"sqlite", "postgres", "postgresql", "pgsql", "postgis"})
+
+
 def in_memory(url: str) -> bool:
-    """Tell whether a database URL is an in-memory SQLite database (``sqlite://``, ``sqlite:///``)."""
-    scheme, _, rest = url.strip().partition("://")
-    return scheme.lower() == "sqlite" and rest.lstrip("/") in ("", ":memory:")
+    """Tell whether a database URL is an in-memory SQLite database.
+
+    ``sqlite://``, ``sqlite:///``, ``sqlite://:memory:``, ``sqlite:///:memory:`` (with or without a
+    query), SQLite's URI form ``file::memory:`` and ``?mode=memory``.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "sqlite":
+        return False
+    name = parts.netloc + unquote(parts.path).lstrip("/")
+    modes = parse_qs(parts.query).get("mode", [])
+    return name in ("", ":memory:") or name.startswith("file::memory:") or "memory" in modes
 
 
 def from_config(

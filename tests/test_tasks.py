@@ -269,3 +269,38 @@ def test_each_namespace_runs_as_a_whole(tasks: ModuleType) -> None:
     assert tasks.ns.collections["reset"].default == "all"
     assert tasks.ns["seed"].body is tasks.ns["seed-all"].body
     assert tasks.ns["reset"].body is tasks.ns["reset-all"].body
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "sqlite://:memory:", "sqlite:///:memory:?cache=x"]
+)
+def test_every_task_refuses_an_in_memory_database_before_anything_runs(
+    tasks: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+) -> None:
+    from devstack import cli
+
+    databases = {"auth": "", "workflow": "", "helpdesk": url}
+    bodies = {name: tasks.ns[name].body for name in tasks.ns.task_names if name != "manage"}
+    bodies["manage"] = lambda c: cli.manage_service(c, "helpdesk", ["check"], False)
+    for name, body in bodies.items():
+        with pytest.raises(Exit) as caught:
+            body(context(tmp_path, databases=databases))
+        assert caught.value.code == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("ERROR devstack.databases.helpdesk is an in-memory SQLite database"), name
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_database_url_the_services_cannot_use_is_refused(
+    tasks: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    databases = {"auth": "", "workflow": "", "helpdesk": "mysql://me:s3cret@127.0.0.1/helpdesk"}
+    with pytest.raises(Exit) as caught:
+        tasks.ns["status"].body(context(tmp_path, databases=databases))
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "devstack.databases.helpdesk must be a sqlite:///path or postgres://… URL" in err
+    assert "s3cret" not in err and "mysql://me:***@127.0.0.1/helpdesk" in err
