@@ -349,7 +349,7 @@ workers = Collection(
     make_task(
         _workers_purge,
         "purge",
-        "Delete this checkout's sync queues from RabbitMQ (e.g. those of an old devstack.project).",
+        "Delete this checkout's sync queues (and their events) from RabbitMQ.",
         params=(("yes", False),),
         helps={"yes": "confirm deleting the queues and the events still in them (default: list them)"},
     ),

@@ -165,6 +165,10 @@ def test_guard_flags_reach_pre_tasks_through_config(tmp_path: Path) -> None:
     assert cli.stack_of(context(tmp_path, allow_remote=True)).settings.allow_remote is True
 
 
+#: Flags whose object is the task's own: what a timeout waits for, what --yes confirms, what --json shows.
+OWN_MEANING = {"timeout", "json", "yes"}
+
+
 def test_a_flag_means_the_same_on_every_task_and_has_no_short_form() -> None:
     tasks = load_tasks()
     meaning: dict[str, tuple[str, str]] = {}
@@ -174,7 +178,7 @@ def test_a_flag_means_the_same_on_every_task_and_has_no_short_form() -> None:
             kind = getattr(arg.kind, "placeholder", arg.kind.__name__)
             help_text = arg.help.split(" (default")[0]
             seen = meaning.setdefault(arg.name, (kind, help_text))
-            if arg.name not in {"timeout", "json"}:  # what a timeout waits for is the task's own
+            if arg.name not in OWN_MEANING:
                 assert seen == (kind, help_text), f"--{arg.name} differs on {name}"
 
 
