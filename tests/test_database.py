@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import socket
 import sqlite3
+import struct
+import subprocess
 import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from devstack import database, registry
 from devstack.config import Settings
 from devstack.errors import GuardError, StepError
+from devstack.venvs import venv_python
+from tests.conftest import inv_env, seeded_copy
 
 HELPDESK = registry.get("helpdesk")
 
@@ -213,3 +224,131 @@ def test_a_postgres_server_that_does_not_answer(settings: Settings) -> None:
         "helpdesk: the PostgreSQL server at 127.0.0.1:1 does not answer; start PostgreSQL or fix "
         "devstack.databases.helpdesk (postgres://u:***@127.0.0.1:1/db) (full output: x)."
     )
+
+
+# -- the real inv against a real PostgreSQL server, and a server that asks for a password ----------
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory, seeded_template: Path) -> Path:
+    return seeded_copy(seeded_template, tmp_path_factory.mktemp("database") / "repo")
+
+
+def inv_with(repo: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**inv_env(), "INVOKE_DEVSTACK_DATABASES_HELPDESK": url}
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.mark.integration
+@pytest.mark.postgres
+def test_a_missing_postgres_database_says_createdb_with_its_name(repo: Path, postgres_server: str) -> None:
+    name = f"devstack_missing_{uuid.uuid4().hex[:8]}"
+    parts = urlsplit(postgres_server)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
+    for args in (("status",), ("verify",), ("migrate.helpdesk",), ("seed.helpdesk",)):
+        done = inv_with(repo, url, *args)
+        said = done.stderr.strip().splitlines()[-1]
+        assert done.returncode == 5, (args, done.stderr)
+        assert f"ERROR helpdesk's database {name} does not exist on the PostgreSQL server at " in said
+        command = re.search(r"create it with '(createdb [^']*)'", said)
+        assert command and command.group(1).endswith(f" {name}"), said
+        assert "start PostgreSQL" not in said and "Traceback" not in done.stderr
+    exists = subprocess.run(
+        [venv_python(repo / "services" / "helpdesk" / ".venv"), "-c", EXISTS, postgres_server, name],
+        capture_output=True,
+        text=True,
+    )
+    assert exists.stdout.strip() == "0", exists.stderr  # the runner created nothing
+
+
+EXISTS = """
+import sys, psycopg
+with psycopg.connect(sys.argv[1]) as db:
+    print(db.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (sys.argv[2],)).fetchone()[0])
+"""
+
+
+@contextmanager
+def password_server(refuse: bool) -> Iterator[int]:
+    """A local server that speaks PostgreSQL's protocol up to asking for a password.
+
+    The service's real driver (libpq) connects to it: without a password in the URL it stops with
+    "no password supplied"; with one, the server answers "password authentication failed".
+    """
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(30)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                with suppress(OSError):
+                    talk(conn, refuse)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+        thread.join(timeout=5)
+
+
+def talk(conn: socket.socket, refuse: bool) -> None:
+    def read(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("closed")
+            data += chunk
+        return data
+
+    while True:
+        (length,) = struct.unpack("!i", read(4))
+        (code,) = struct.unpack("!i", read(4))
+        read(length - 8)
+        if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: no
+            conn.sendall(b"N")
+            continue
+        break
+    conn.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
+    kind = read(1)
+    (length,) = struct.unpack("!i", read(4))
+    read(length - 4)
+    if kind == b"p" and refuse:
+        fields = b'SFATAL\0VFATAL\0C28P01\0Mpassword authentication failed for user "me"\0\0'
+        conn.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("password", "said"),
+    [("", "wants a password for the role me"), ("s3cr%2Ft", "refused the password of the role me")],
+)
+def test_the_real_driver_asked_for_a_password_is_told_to_put_it_in_the_url(
+    repo: Path, password: str, said: str
+) -> None:
+    with password_server(refuse=True) as port:
+        userinfo = f"me:{password}" if password else "me"
+        done = inv_with(repo, f"postgres://{userinfo}@127.0.0.1:{port}/helpdesk", "status")
+    line = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 5, done.stderr
+    assert line.startswith(f"ERROR helpdesk: the PostgreSQL server at 127.0.0.1:{port} {said}; put the right")
+    assert "devstack.databases.helpdesk" in line
+    logs = "".join(p.read_text(encoding="utf-8") for p in (repo / "logs").glob("*.log"))
+    for leaked in ("s3cr%2Ft", "s3cr/t"):
+        assert leaked not in done.stdout + done.stderr + logs
