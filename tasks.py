@@ -27,6 +27,7 @@ from devstack.options import SEED_HELP
 
 ROOT = Path(__file__).resolve().parent
 flags.show_placeholders()
+flags.parse_errors_exit_2()
 if _config_problems := config.precheck(ROOT):  # Invoke would stop on these with a traceback
     print("ERROR " + " ".join(_config_problems), file=sys.stderr)
     raise SystemExit(2)
@@ -40,8 +41,8 @@ SECONDS = flags.seconds
 VIA = flags.choice("via", "local", "broker")
 TRANSPORT = flags.choice("sync", "local", "broker")
 SERVICE = flags.choice("service", *registry.NAMES)
-PATH = flags.text("PATH")
-URL = flags.text("URL")
+PATH = flags.text("PATH", "report")
+URL = flags.text("URL", "url")
 
 
 def count_help(key: str, last: str = "as last seeded") -> str:
@@ -79,7 +80,7 @@ def make_task(
     The body gets the counts typed, as one mapping (None: not given), then ``params`` by name.
     """
 
-    defaults = {**{k: COUNTS[k]("") for k in counts}, **dict(params)}
+    defaults = {**{k: COUNTS[k]() for k in counts}, **dict(params)}
 
     def run(c: Context, **values: Any) -> None:
         values = {**defaults, **values}  # callers other than Invoke may leave flags out
@@ -125,7 +126,7 @@ check_rabbit = make_task(
     "check-rabbit",
     "Check that RabbitMQ answers: TCP, AMQP login, virtual host.",
     writes=False,
-    params=(("timeout", SECONDS("timeout")("0")), ("url", URL(""))),
+    params=(("timeout", SECONDS("timeout")("0")), ("url", URL())),
     helps={
         "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
         "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
@@ -141,7 +142,7 @@ install = make_task(
     _install,
     "install",
     "Build each service's virtualenv (skipped when it is current).",
-    params=(("force", False), ("service", SERVICE(""))),
+    params=(("force", False), ("service", SERVICE())),
     helps={
         "force": "rebuild even when the stamp matches (default: off)",
         "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
@@ -237,9 +238,9 @@ seed_all = make_task(
     params=(
         ("offline", False),
         *GUARDS,
-        ("report", PATH("")),
+        ("report", PATH()),
         ("rabbit_timeout", SECONDS("rabbit-timeout")("0")),
-        ("sync", TRANSPORT("")),
+        ("sync", TRANSPORT()),
         ("timeout", SECONDS("timeout")("60")),
         ("keep_workers", False),
         ("repair", False),
@@ -413,6 +414,7 @@ class ServiceList(flags.Checked[str]):
     """``--service``, as on ``install``, that also takes several names separated by commas."""
 
     placeholder = SERVICE.placeholder
+    flag = "service"
 
     @classmethod
     def parse(cls, text: str) -> str:
@@ -424,7 +426,7 @@ up = make_task(
     "up",
     "Start the dev servers, workers and relay; seed what is missing first.",
     params=(
-        ("service", ServiceList("")),
+        ("service", ServiceList()),
         ("foreground", False),
         ("timeout", SECONDS("timeout")("60")),
         *GUARDS,
