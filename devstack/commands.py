@@ -101,11 +101,14 @@ def manage(
     command = manage_command(settings, service, *args)
     done = run_child(command, service.folder(settings.root), child_env(settings, service), stdin)
     if done.returncode != 0:
-        log = write_log(settings, service, args[0], done)
-        known = database.recognise(settings, service, done.stderr, str(log))
+        try:
+            note = f"full output: {write_log(settings, service, args[0], done)}"
+        except OSError as exc:  # a full disk or a read-only checkout must not hide the command's error
+            note = f"its full output could not be kept: {exc.strerror or exc}"
+        known = database.recognise(settings, service, done.stderr, note)
         if known is not None:
             raise known
-        raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")
+        raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} ({note})")
     return done
 
 

@@ -18,6 +18,7 @@ into the same kind of sentence (:func:`recognise`).
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -117,11 +118,30 @@ def check(settings: Settings, service: Service) -> None:
 
 # -- what a failed service command said -----------------------------------------------------------
 
-#: The storage the database lives on refused a write.
+#: SQLite's words when the storage under the database failed it: (cause, fix).
 SQLITE_STORAGE = {
-    "database or disk is full": "the disk holding it is full",
-    "attempt to write a readonly database": "it (or its folder) may not be written",
+    "database or disk is full": ("the disk holding it is full", "free space"),
+    "disk I/O error": ("the disk failed to read or write it", "check the disk"),
+    "attempt to write a readonly database": (
+        "it (or its folder) may not be written",
+        "fix the permissions or run it in a writable checkout",
+    ),
 }
+#: Less free space than this (bytes) is a full disk: SQLite needs room for its -wal and -shm files.
+FULL_BELOW = 1 << 20
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the file system holding ``path`` (or its nearest existing folder) is about full."""
+    for folder in (path, *path.parents):
+        if folder.exists():
+            try:
+                return shutil.disk_usage(folder).free < FULL_BELOW
+            except OSError:
+                return False
+    return False
+
+
 PG_MISSING_DATABASE = re.compile(r'database "(?P<name>[^"]*)" does not exist')
 PG_MISSING_ROLE = re.compile(r'role "(?P<name>[^"]*)" does not exist')
 PG_NO_PASSWORD = ("no password supplied", "password authentication failed")
@@ -129,7 +149,10 @@ PG_DOWN = ("connection refused", "no such file or directory", "timeout expired",
 
 
 def recognise(settings: Settings, service: Service, stderr: str, log: str) -> StackError | None:
-    """Turn a failed command's database message into one sentence with the fix; None if unknown."""
+    """Turn a failed command's database message into one sentence with the fix; None if unknown.
+
+    ``log`` says where the command's full output was kept ("full output: logs/...").
+    """
     text = stderr.lower()
     path = sqlite_path(settings, service)
     if path is not None:
@@ -137,12 +160,13 @@ def recognise(settings: Settings, service: Service, stderr: str, log: str) -> St
             if words in text:
                 inspected = inspect(path)
                 return fault(settings, service, path, inspected or damage)
-        for words, cause in SQLITE_STORAGE.items():
-            if words in text:
+        for words, (cause, fix) in SQLITE_STORAGE.items():
+            if words.lower() in text:
+                if disk_full(path):  # SQLite says "disk I/O error" when it cannot grow its -shm file
+                    cause, fix = SQLITE_STORAGE["database or disk is full"]
                 return StepError(
-                    f"{service.name}'s database {shown(settings, path)} could not be written: {cause} "
-                    f"({words}); its transaction was rolled back, so free space or fix the permissions, "
-                    f"then rerun (full output: {log})."
+                    f"{service.name}'s database {shown(settings, path)} could not be used: {cause} "
+                    f"({words}); nothing was committed: {fix}, then rerun ({log})."
                 )
         return None
     url = settings.database_url(service.name)
@@ -187,7 +211,6 @@ def _postgres(service: Service, url: str, stderr: str, text: str, log: str) -> S
         )
     if "connection to server" in text and any(words in text for words in PG_DOWN):
         return StepError(
-            f"{service.name}: {server} does not answer; start PostgreSQL or fix {setting} "
-            f"({masked}) (full output: {log})."
+            f"{service.name}: {server} does not answer; start PostgreSQL or fix {setting} ({masked}) ({log})."
         )
     return None

@@ -154,6 +154,8 @@ def refuse(
     settings: Settings, service: registry.Service, database: Path, folder: Path, exc: BaseException
 ) -> GuardError:
     why = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if db.disk_full(folder):  # SQLite says "disk I/O error" when it cannot grow the copy
+        why = f"the disk is full: {why}"
     return GuardError(
         f"{service.name}: could not keep a copy of {db.shown(settings, database)} in "
         f"{db.shown(settings, folder)} ({why}), so nothing was removed; free space there or fix its "

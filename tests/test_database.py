@@ -168,12 +168,23 @@ def test_sqlite_damage_past_the_header_is_recognised_in_a_command_s_output(setti
 
 def test_a_full_disk_while_a_command_writes(settings: Settings) -> None:
     stderr = "django.db.utils.OperationalError: database or disk is full\n"
-    found = database.recognise(settings, HELPDESK, stderr, "logs/x.log")
+    found = database.recognise(settings, HELPDESK, stderr, "full output: logs/x.log")
     assert isinstance(found, StepError)
-    assert str(found).startswith(
-        "helpdesk's database services/helpdesk/db.sqlite3 could not be written: the disk holding it is "
-        "full (database or disk is full); its transaction was rolled back"
+    assert str(found) == (
+        "helpdesk's database services/helpdesk/db.sqlite3 could not be used: the disk holding it is full "
+        "(database or disk is full); nothing was committed: free space, then rerun (full output: logs/x.log)."
     )
+
+
+def test_a_disk_i_o_error_is_a_full_disk_when_the_disk_is_about_full(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stderr = "django.db.utils.OperationalError: disk I/O error\n"
+    said = str(database.recognise(settings, HELPDESK, stderr, "full output: logs/x.log"))
+    assert "could not be used: the disk failed to read or write it (disk I/O error)" in said
+    monkeypatch.setattr(database, "FULL_BELOW", 1 << 62)
+    said = str(database.recognise(settings, HELPDESK, stderr, "full output: logs/x.log"))
+    assert "could not be used: the disk holding it is full (disk I/O error); nothing was committed" in said
 
 
 def test_an_unknown_failure_is_left_to_the_command_s_own_sentence(settings: Settings) -> None:
@@ -219,7 +230,9 @@ def test_a_role_that_needs_a_password_is_told_to_put_it_in_the_url(
 
 def test_a_postgres_server_that_does_not_answer(settings: Settings) -> None:
     stderr = 'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused\n'
-    found = database.recognise(postgres(settings, "postgres://u:pw@127.0.0.1:1/db"), HELPDESK, stderr, "x")
+    found = database.recognise(
+        postgres(settings, "postgres://u:pw@127.0.0.1:1/db"), HELPDESK, stderr, "full output: x"
+    )
     assert str(found) == (
         "helpdesk: the PostgreSQL server at 127.0.0.1:1 does not answer; start PostgreSQL or fix "
         "devstack.databases.helpdesk (postgres://u:***@127.0.0.1:1/db) (full output: x)."
