@@ -157,9 +157,13 @@ def recognise(settings: Settings, service: Service, stderr: str, log: str) -> St
     path = sqlite_path(settings, service)
     if path is not None:
         for words, damage in SQLITE_MESSAGES.items():
+            if words in text and not path.parent.is_dir():
+                return GuardError(
+                    f"{service.name}'s database {shown(settings, path)} cannot be created: its folder "
+                    f"does not exist; create the folder or fix devstack.databases.{service.name}."
+                )
             if words in text:
-                inspected = inspect(path)
-                return fault(settings, service, path, inspected or damage)
+                return fault(settings, service, path, inspect(path) or damage)
         for words, (cause, fix) in SQLITE_STORAGE.items():
             if words.lower() in text:
                 if disk_full(path):  # SQLite says "disk I/O error" when it cannot grow its -shm file

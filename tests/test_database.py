@@ -166,6 +166,16 @@ def test_sqlite_damage_past_the_header_is_recognised_in_a_command_s_output(setti
     )
 
 
+def test_a_database_in_a_folder_that_does_not_exist(settings: Settings, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-folder" / "db.sqlite3"
+    configured = replace(settings, databases={"helpdesk": f"sqlite:///{missing}"})
+    stderr = "django.db.utils.OperationalError: unable to open database file\n"
+    assert str(database.recognise(configured, HELPDESK, stderr, "x")) == (
+        "helpdesk's database no-such-folder/db.sqlite3 cannot be created: its folder does not exist; create "
+        "the folder or fix devstack.databases.helpdesk."
+    )
+
+
 def test_a_full_disk_while_a_command_writes(settings: Settings) -> None:
     stderr = "django.db.utils.OperationalError: database or disk is full\n"
     found = database.recognise(settings, HELPDESK, stderr, "full output: logs/x.log")
