@@ -47,8 +47,12 @@ def mount_refused() -> str | None:
         probe.rmdir()
 
 
-REFUSED = mount_refused()
-needs_mount = pytest.mark.skipif(REFUSED is not None, reason=REFUSED or "")
+@pytest.fixture(scope="module")
+def can_mount() -> None:
+    """Skip, saying why, where this machine does not let the tests mount (checked when first needed)."""
+    reason = mount_refused()
+    if reason is not None:
+        pytest.skip(reason)
 
 
 @contextmanager
@@ -79,7 +83,7 @@ def counts(repo: Path) -> dict[str, object]:
     return {name: info["counts"] for name, info in json.loads(done.stdout)["services"].items()}
 
 
-@needs_mount
+@pytest.mark.usefixtures("can_mount")
 def test_status_and_verify_work_on_a_read_only_checkout(tmp_path: Path, seeded_template: Path) -> None:
     source = seeded_copy(seeded_template, tmp_path / "repo")
     before = tree(source)
@@ -115,7 +119,7 @@ def full_disk(folder: Path) -> Iterator[Path]:
         filler.unlink(missing_ok=True)
 
 
-@needs_mount
+@pytest.mark.usefixtures("can_mount")
 def test_a_full_disk_while_seeding_or_resetting_is_one_sentence_and_keeps_the_data(
     tmp_path: Path, seeded_template: Path
 ) -> None:
