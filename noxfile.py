@@ -153,6 +153,9 @@ def tests(session: nox.Session, target: str) -> None:
     if target == "runner":
         require(session, "RabbitMQ", RABBITMQ)
         session.install("-e", ".[dev]")
+        # uv keeps Invoke's own inv when it installs both at once; the runner's (devstack/main.py),
+        # which the tests run from the services' folders, is written by installing the runner alone.
+        session.install("--force-reinstall", "--no-deps", "-e", ".")
         faster_processes(session)
         session.run("pytest", "-m", HEAVY, "-n", xdist_workers(), "--dist", "loadfile", *session.posargs)
         return

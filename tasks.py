@@ -31,6 +31,7 @@ from devstack.options import SEED_HELP
 
 ROOT = Path(__file__).resolve().parent
 flags.show_placeholders()
+flags.parse_errors_exit_2()
 if _config_problems := config.precheck(ROOT):  # Invoke would stop on these with a traceback
     if doctor_checks.requested(sys.argv):  # doctor reports them as rows, with what needs no config
         raise SystemExit(doctor_checks.unreadable(ROOT, _config_problems, "--json" in sys.argv))
@@ -46,8 +47,8 @@ SECONDS = flags.seconds
 VIA = flags.choice("via", "local", "broker")
 TRANSPORT = flags.choice("sync", "local", "broker")
 SERVICE = flags.choice("service", *registry.NAMES)
-PATH = flags.text("PATH")
-URL = flags.text("URL")
+PATH = flags.text("PATH", "report")
+URL = flags.text("URL", "url")
 
 
 def count_help(key: str, last: str = "as last seeded") -> str:
@@ -86,7 +87,7 @@ def make_task(
     The body gets the counts typed, as one mapping (None: not given), then ``params`` by name.
     """
 
-    defaults = {**{k: COUNTS[k]("") for k in counts}, **dict(params)}
+    defaults = {**{k: COUNTS[k]() for k in counts}, **dict(params)}
 
     def run(c: Context, **values: Any) -> None:
         values = {**defaults, **values}  # callers other than Invoke may leave flags out
@@ -132,7 +133,7 @@ check_rabbit = make_task(
     "check-rabbit",
     "Check that RabbitMQ answers: TCP, AMQP login, virtual host.",
     writes=False,
-    params=(("timeout", SECONDS("timeout")("0")), ("url", URL(""))),
+    params=(("timeout", SECONDS("timeout")("0")), ("url", URL())),
     helps={
         "timeout": "seconds to keep retrying with backoff (default: 0, one try)",
         "url": "broker URL (default: config broker_url, else CELERY_BROKER_URL, else local guest)",
@@ -162,7 +163,7 @@ install = make_task(
     _install,
     "install",
     "Build each service's virtualenv (skipped when it is current).",
-    params=(("force", False), ("service", SERVICE(""))),
+    params=(("force", False), ("service", SERVICE())),
     helps={
         "force": "rebuild even when the stamp matches (default: off)",
         "service": f"only this service: {', '.join(registry.NAMES)} (default: all)",
@@ -262,9 +263,9 @@ seed_all = make_task(
     params=(
         ("offline", False),
         *GUARDS,
-        ("report", PATH("")),
+        ("report", PATH()),
         ("rabbit_timeout", SECONDS("rabbit-timeout")("0")),
-        ("sync", TRANSPORT("")),
+        ("sync", TRANSPORT()),
         ("timeout", SECONDS("timeout")("60")),
         ("keep_workers", False),
         ("repair", False),
@@ -441,6 +442,7 @@ class ServiceList(flags.Checked[str]):
     """``--service``, as on ``install``, that also takes several names separated by commas."""
 
     placeholder = SERVICE.placeholder
+    flag = "service"
 
     @classmethod
     def parse(cls, text: str) -> str:
@@ -452,7 +454,7 @@ up = make_task(
     "up",
     "Start the dev servers, workers and relay; seed what is missing first.",
     params=(
-        ("service", ServiceList("")),
+        ("service", ServiceList()),
         ("foreground", False),
         ("timeout", SECONDS("timeout")("60")),
         *GUARDS,
@@ -563,7 +565,7 @@ snapshot_ns = Collection(
         _snapshot_save,
         "save",
         "Save every service's database, events included, as one snapshot.",
-        params=(("snapshot", None), ("service", SERVICE("")), ("replace", False), *GUARDS),
+        params=(("snapshot", None), ("service", SERVICE()), ("replace", False), *GUARDS),
         helps={**SNAPSHOT_HELP, "replace": "replace a snapshot of the same name (default: refuse)"},
         positional=("snapshot",),
     ),
@@ -571,7 +573,7 @@ snapshot_ns = Collection(
         _snapshot_restore,
         "restore",
         "Put a snapshot (or a reset backup) back.",
-        params=(("snapshot", None), ("service", SERVICE("")), *GUARDS),
+        params=(("snapshot", None), ("service", SERVICE()), *GUARDS),
         helps=SNAPSHOT_HELP,
         positional=("snapshot",),
     ),

@@ -127,11 +127,11 @@ def guarded(body: Callable[[], T]) -> T:
 
 
 FAULTS = {
-    errno.EROFS: "is on a read-only file system",
-    errno.EACCES: "may not be written by this user",
-    errno.EPERM: "may not be written by this user",
-    errno.ENOSPC: "cannot be written: the disk is full",
-    errno.EDQUOT: "cannot be written: the disk quota is used up",
+    errno.EROFS: ("is on a read-only file system", "run it in a writable checkout (or remount this one)"),
+    errno.EACCES: ("may not be written by this user", "fix the permissions"),
+    errno.EPERM: ("may not be written by this user", "fix the permissions"),
+    errno.ENOSPC: ("cannot be written: the disk is full", "free space"),
+    errno.EDQUOT: ("cannot be written: the disk quota is used up", "free space"),
 }
 
 
@@ -140,10 +140,8 @@ def environment_fault(exc: OSError) -> str | None:
     if exc.errno not in FAULTS:
         return None
     where = exc.filename or "a file of the checkout"
-    return (
-        f"{where} {FAULTS[exc.errno]}; free space or fix the permissions, then rerun "
-        "(nothing was changed that a rerun does not finish)."
-    )
+    what, fix = FAULTS[exc.errno]
+    return f"{where} {what}; {fix}, then rerun (nothing was changed that a rerun does not finish)."
 
 
 def raise_bug(exc: BaseException) -> NoReturn:
@@ -307,8 +305,7 @@ def workers_status(c: Context, as_json: bool) -> None:
         stack = stack_of(c)
         report = broker_status(stack.settings)
         if as_json:
-            json.dump(report, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(report)
             return
         rows = [
             (
@@ -382,8 +379,7 @@ def verify(c: Context, given: Mapping[str, int | None], as_json: bool = False) -
             "options": options.to_json(),
             "services": {name: state.to_json() for name, state in stack.states().items()},
         }
-        json.dump(document, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print_json(document)
         if found.problems:
             fastpath.forget(stack.settings)
             raise Exit(code=VerifyError.code)
@@ -427,12 +423,21 @@ def status(c: Context, as_json: bool) -> None:
         except StackError as exc:
             report["rabbitmq"] = {**where, "answers": False, "problem": str(exc)}
         if as_json:
-            json.dump(report, sys.stdout, indent=2)
-            sys.stdout.write("\n")
+            print_json(report)
             return
         print_status(stack.console, report)
 
     guarded(body)
+
+
+def print_json(document: object) -> None:
+    """Print a JSON document; a reader that left (``inv status --json | head``) ends it quietly."""
+    try:
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  # nothing flushes to the pipe again
 
 
 def print_status(console: Console, report: dict[str, Any]) -> None:

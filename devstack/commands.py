@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from devstack import database
 from devstack.config import Settings
 from devstack.errors import StepError
 from devstack.registry import Service
@@ -154,8 +155,14 @@ def manage(
     env = child_env(settings, service)
     done = run_child(command, service.folder(settings.root), env, stdin, on_progress)
     if done.returncode != 0:
-        log = write_log(settings, service, args[0], done)
-        raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} (full output: {log})")
+        try:
+            note = f"full output: {write_log(settings, service, args[0], done)}"
+        except OSError as exc:  # a full disk or a read-only checkout must not hide the command's error
+            note = f"its full output could not be kept: {exc.strerror or exc}"
+        known = database.recognise(settings, service, done.stderr, note)
+        if known is not None:
+            raise known
+        raise StepError(f"{service.name}: {mask_text(failure_sentence(done.stderr))} ({note})")
     return done
 
 

@@ -11,12 +11,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from invoke.config import DataProxy
 from invoke.vendor import yaml
 
 from devstack import registry
 from devstack.errors import UsageError
+from devstack.urls import mask_text, mask_url, unencoded_password
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@localhost:5672//"
 BROKER_ENV = "CELERY_BROKER_URL"
@@ -181,10 +183,12 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
             guess = f"; did you mean devstack.{hint[0]}" if hint else f"; known: {', '.join(DEFAULTS)}"
             problems.append(f"The setting devstack.{key} is unknown{guess} ({where(str(key))}).")
         elif key in TEXTS and (not isinstance(value, str) or (key == "venv" and not value.strip())):
-            problems.append(f"The setting devstack.{key} must be text, got {value!r} ({where(key)}).")
+            problems.append(f"The setting devstack.{key} must be text, got {shown(value)} ({where(key)}).")
+        elif key == "broker_url" and unencoded_password(value):
+            problems.append(unencoded(f"devstack.{key}", value, where(key)))
         elif key in BOOLS and not isinstance(value, bool) and str(value).strip().lower() not in BOOL_TEXT:
             problems.append(
-                f"The setting devstack.{key} must be true or false, got {value!r} ({where(key)})."
+                f"The setting devstack.{key} must be true or false, got {shown(value)} ({where(key)})."
             )
         elif (
             key == "project"
@@ -193,7 +197,7 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
         ):
             problems.append(
                 f"The setting devstack.project must be letters, digits, '-' or '_' (at most 63, no '.'), "
-                f"or '' for the base queue names, got {value!r} ({where(key)})."
+                f"or '' for the base queue names, got {shown(value)} ({where(key)})."
             )
         elif key in ("lock_timeout", "stop_grace"):
             try:
@@ -202,14 +206,16 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
                 problems.append(f"{str(exc).rstrip('.')} ({where(key)}).")
         elif key in CHOICES and value not in ("", None, *CHOICES[key]):
             allowed = " or ".join(CHOICES[key])
-            problems.append(f"The setting devstack.{key} must be {allowed}, got {value!r} ({where(key)}).")
+            problems.append(
+                f"The setting devstack.{key} must be {allowed}, got {shown(value)} ({where(key)})."
+            )
         elif key == "databases":
             problems += _databases(value, where)
         elif key == "ports":
             problems += _ports(value, where)
         elif key == "seed" and not is_mapping(value):
             problems.append(
-                f"The setting devstack.seed must be a mapping such as {{tickets: 100}}, got {value!r} "
+                f"The setting devstack.seed must be a mapping such as {{tickets: 100}}, got {shown(value)} "
                 f"({where(key)})."
             )
     return problems
@@ -218,7 +224,7 @@ def validate(section: object, layers: Mapping[str, tuple[Any, str]] | None = Non
 def _databases(value: object, where: Callable[..., str]) -> list[str]:
     if not is_mapping(value):
         return [
-            f"The setting devstack.databases must map service names to database URLs, got {value!r} "
+            f"The setting devstack.databases must map service names to database URLs, got {shown(value)} "
             f"({where('databases')})."
         ]
     problems = []
@@ -232,12 +238,21 @@ def _databases(value: object, where: Callable[..., str]) -> list[str]:
             )
         elif url is not None and not isinstance(url, str):
             problems.append(
-                f"devstack.databases.{name} must be a database URL, got {url!r} ({where('databases', name)})."
+                f"devstack.databases.{name} must be a database URL, got {shown(url)} "
+                f"({where('databases', name)})."
             )
+        elif url and unencoded_password(url):
+            problems.append(unencoded(f"devstack.databases.{name}", url, where("databases", name)))
         elif url and in_memory(url):
             problems.append(
                 f"devstack.databases.{name} is an in-memory SQLite database, which loses everything between "
                 f"commands; give a file (sqlite:///path) or leave it empty ({where('databases', name)})."
+            )
+        elif url and urlsplit(url.strip()).scheme.lower() not in DATABASE_SCHEMES:
+            problems.append(
+                f"devstack.databases.{name} must be a sqlite:///path or postgres://… URL (the services have "
+                f"drivers for SQLite and PostgreSQL), got '{mask_url(url.strip())}' "
+                f"({where('databases', name)})."
             )
     return problems
 
@@ -246,7 +261,7 @@ def _ports(value: object, where: Callable[..., str]) -> list[str]:
     if not is_mapping(value):
         return [
             f"The setting devstack.ports must map service names to ports such as {{helpdesk: 8000}}, "
-            f"got {value!r} ({where('ports')})."
+            f"got {shown(value)} ({where('ports')})."
         ]
     problems = []
     for name in value:  # type: ignore[attr-defined]
@@ -259,7 +274,7 @@ def _ports(value: object, where: Callable[..., str]) -> list[str]:
             )
         elif port not in (None, "") and parse_port(port) is None:
             problems.append(
-                f"devstack.ports.{name} must be a port number from 1 to 65535, got {port!r} "
+                f"devstack.ports.{name} must be a port number from 1 to 65535, got {shown(port)} "
                 f"({where('ports', name)})."
             )
     return problems
@@ -276,10 +291,34 @@ def parse_port(value: object) -> int | None:
     return port if 1 <= port <= 65535 else None
 
 
+#: The URL schemes the services' database settings (dj-database-url) and installed drivers accept.
+DATABASE_SCHEMES = frozenset({"sqlite", "postgres", "postgresql", "pgsql", "postgis"})
+
+
+def unencoded(setting: str, url: str, source: str) -> str:
+    return (
+        f"The password in {setting} ({mask_url(url)}) holds characters a URL must percent-encode: write "
+        f"/ ? # % @ : as %2F %3F %23 %25 %40 %3A ({source})."
+    )
+
+
+def shown(value: object) -> str:
+    """A setting's value as a message shows it: its repr, the password of any URL in it masked."""
+    return mask_text(repr(value))
+
+
 def in_memory(url: str) -> bool:
-    """Tell whether a database URL is an in-memory SQLite database (``sqlite://``, ``sqlite:///``)."""
-    scheme, _, rest = url.strip().partition("://")
-    return scheme.lower() == "sqlite" and rest.lstrip("/") in ("", ":memory:")
+    """Tell whether a database URL is an in-memory SQLite database.
+
+    ``sqlite://``, ``sqlite:///``, ``sqlite://:memory:``, ``sqlite:///:memory:`` (with or without a
+    query), SQLite's URI form ``file::memory:`` and ``?mode=memory``.
+    """
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() != "sqlite":
+        return False
+    name = parts.netloc + unquote(parts.path).lstrip("/")
+    modes = parse_qs(parts.query).get("mode", [])
+    return name in ("", ":memory:") or name.startswith("file::memory:") or "memory" in modes
 
 
 def from_config(
@@ -316,7 +355,9 @@ def _seconds(key: str, value: object) -> float:
         or seconds < 0
         or isinstance(value, bool)
     ):
-        raise UsageError(f"The setting devstack.{key} must be a finite number of seconds, got '{value}'.")
+        raise UsageError(
+            f"The setting devstack.{key} must be a finite number of seconds, got {shown(value)}."
+        )
     return seconds
 
 
@@ -339,6 +380,32 @@ def config_files(root: Path) -> list[Path]:
     return [
         f / n for f in folders for n in names if (f / n).is_file() and (f != root or not n.startswith("."))
     ]
+
+
+#: What a section that must be a mapping looks like.
+SECTION_HINTS = {
+    "databases": "give one URL per service.",
+    "seed": "for example {tickets: 100}.",
+    "ports": "for example {helpdesk: 8000}.",
+}
+
+
+def _shapes(section: Mapping[str, Any], defaults: Mapping[str, Any], name: str, path: Path) -> list[str]:
+    """A mapping where a value belongs, or the reverse: Invoke cannot merge either with its defaults."""
+    problems: list[str] = []
+    for key, value in section.items():
+        if key not in defaults or value is None:
+            continue
+        if isinstance(defaults[key], dict) and not isinstance(value, Mapping):
+            hint = SECTION_HINTS.get(key, "fix or remove it.")
+            problems.append(f"{name}.{key} in {path} must be a mapping, got {shown(value)}: {hint}")
+        elif isinstance(defaults[key], dict):
+            problems += _shapes(value, defaults[key], f"{name}.{key}", path)
+        elif isinstance(value, Mapping):
+            problems.append(
+                f"{name}.{key} in {path} must be a single value, not a mapping; fix or remove it."
+            )
+    return problems
 
 
 def precheck(root: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
@@ -374,16 +441,7 @@ def precheck(root: Path, environ: Mapping[str, str] = os.environ) -> list[str]:
                 f"devstack in {path} must be a mapping of settings, not {type(section).__name__}."
             )
             continue
-        for key in ("databases", "seed", "ports"):
-            if key in section and section[key] is not None and not isinstance(section[key], Mapping):
-                problems.append(
-                    f"devstack.{key} in {path} must be a mapping, got {section[key]!r}: "
-                    + {
-                        "databases": "give one URL per service.",
-                        "seed": "for example {tickets: 100}.",
-                        "ports": "for example {helpdesk: 8000}.",
-                    }[key]
-                )
+        problems += _shapes(section, DEFAULTS, "devstack", path)
     for key in ("DATABASES", "SEED", "PORTS"):
         if f"INVOKE_DEVSTACK_{key}" in environ:
             problems.append(

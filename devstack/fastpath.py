@@ -12,6 +12,7 @@ too; PostgreSQL databases never take this path.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -100,7 +101,12 @@ def load(settings: Settings) -> dict[str, Any] | None:
 
 
 def forget(settings: Settings) -> None:
-    (settings.state_dir() / RECORD).unlink(missing_ok=True)
+    """Drop the record; on a read-only checkout it stays (and neither can what it describes change)."""
+    try:
+        (settings.state_dir() / RECORD).unlink(missing_ok=True)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
 
 
 def last_seeds(record: dict[str, Any]) -> dict[str, dict[str, int]]:

@@ -6,8 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from devstack import database
 from devstack.commands import manage_json
 from devstack.config import Settings
+from devstack.holders import sqlite_path
 from devstack.registry import Service
 
 #: A pending-events key for events a step of this run recorded but nobody has counted yet.
@@ -82,9 +84,13 @@ class ServiceState:
 
 
 def read(settings: Settings, service: Service) -> ServiceState:
-    """Read one service's state; a missing SQLite file needs no process at all."""
-    if not settings.database_url(service.name):
-        path = service.default_sqlite(settings.root)
+    """Read one service's state; a missing SQLite file needs no process at all.
+
+    A SQLite file the service could not use (a folder, an empty or unreadable file, no SQLite
+    header) is refused before its process starts, which would write to it or fail with a traceback.
+    """
+    path = sqlite_path(settings, service)
+    if path is not None:
         if not path.exists():
             return ServiceState(
                 service.name,
@@ -92,6 +98,7 @@ def read(settings: Settings, service: Service) -> ServiceState:
                 exists=False,
                 pending_migrations=["(all: the database does not exist yet)"],
             )
+        database.check(settings, service)
     return ServiceState.from_report(manage_json(settings, service, "stack_state"))
 
 

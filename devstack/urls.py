@@ -13,6 +13,22 @@ LOCAL_HOSTS = frozenset({"", "localhost", "127.0.0.1", "::1", "0.0.0.0"})
 CREDENTIALS = re.compile(r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)\S*@", re.IGNORECASE)
 
 
+#: A '%' that does not start a percent-encoded byte.
+LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def unencoded_password(url: str) -> bool:
+    """Tell whether a URL's user part holds characters the URL must percent-encode.
+
+    A '/', '?' or '#' before the last '@' ends the host part early, so every URL reader takes a
+    piece of the password for the host; a '%' must start an encoded byte. (An '@' or ':' in the
+    password is read right up to the last '@', but encoding them too is what drivers expect.)
+    """
+    _, sep, rest = url.strip().partition("://")
+    userinfo = rest.rpartition("@")[0] if sep else ""
+    return any(c in userinfo for c in "/?#") or bool(LONE_PERCENT.search(userinfo))
+
+
 def mask_url(url: str) -> str:
     """Return ``url`` with its password replaced by ``***``.
 

@@ -155,3 +155,27 @@ def test_the_project_setting_names_the_namespace_or_none(tmp_path: Path) -> None
 def test_a_bad_project_is_one_sentence(tmp_path: Path, bad: object) -> None:
     with pytest.raises(config.UsageError, match=r"devstack\.project must be letters, digits"):
         config.from_config({"project": bad}, tmp_path)
+
+
+def test_a_value_echoed_in_a_message_has_its_password_masked() -> None:
+    url = "postgres://me:s3cr/et@127.0.0.1/db"
+    problems = config.validate(
+        {"broker_url": [url], "lock_timeout": url, "databases": {"helpdesk": url, "auth": 5}}
+    )
+    text = " ".join(problems)
+    assert "s3cr" not in text and "postgres://me:***@127.0.0.1/db" in text
+    assert "The password in devstack.databases.helpdesk (postgres://me:***@127.0.0.1/db) holds" in text
+
+
+def test_a_mapping_where_a_value_belongs_is_named_before_invoke_merges_it(tmp_path: Path) -> None:
+    (tmp_path / "invoke.yaml").write_text(
+        "devstack:\n  backup_dir: {a: 'postgres://me:s3cret@h/db'}\n  databases: {helpdesk: {x: 1}}\n",
+        encoding="utf-8",
+    )
+    problems = config.precheck(tmp_path, {})
+    assert problems == [
+        f"devstack.backup_dir in {tmp_path / 'invoke.yaml'} must be a single value, not a mapping; "
+        "fix or remove it.",
+        f"devstack.databases.helpdesk in {tmp_path / 'invoke.yaml'} must be a single value, not a mapping; "
+        "fix or remove it.",
+    ]

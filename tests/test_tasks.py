@@ -166,6 +166,10 @@ def test_guard_flags_reach_pre_tasks_through_config(tmp_path: Path) -> None:
     assert cli.stack_of(context(tmp_path, allow_remote=True)).settings.allow_remote is True
 
 
+#: Flags whose object is the task's own: what a timeout waits for, what --yes confirms, what --json shows.
+OWN_MEANING = {"timeout", "json", "yes"}
+
+
 def test_a_flag_means_the_same_on_every_task_and_has_no_short_form() -> None:
     tasks = load_tasks()
     meaning: dict[str, tuple[str, str]] = {}
@@ -175,7 +179,7 @@ def test_a_flag_means_the_same_on_every_task_and_has_no_short_form() -> None:
             kind = getattr(arg.kind, "placeholder", arg.kind.__name__)
             help_text = arg.help.split(" (default")[0]
             seen = meaning.setdefault(arg.name, (kind, help_text))
-            if arg.name not in {"timeout", "json"}:  # what a timeout waits for is the task's own
+            if arg.name not in OWN_MEANING:
                 assert seen == (kind, help_text), f"--{arg.name} differs on {name}"
 
 
@@ -272,3 +276,39 @@ def test_each_namespace_runs_as_a_whole(tasks: ModuleType) -> None:
     assert tasks.ns.collections["reset"].default == "all"
     assert tasks.ns["seed"].body is tasks.ns["seed-all"].body
     assert tasks.ns["reset"].body is tasks.ns["reset-all"].body
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///", "sqlite://:memory:", "sqlite:///:memory:?cache=x"]
+)
+def test_every_task_refuses_an_in_memory_database_before_anything_runs(
+    tasks: ModuleType,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+) -> None:
+    from devstack import cli
+
+    databases = {"auth": "", "workflow": "", "helpdesk": url}
+    # doctor reports a bad setting as a failed check row instead (tests/test_doctor.py)
+    bodies = {name: tasks.ns[name].body for name in tasks.ns.task_names if name not in ("manage", "doctor")}
+    bodies["manage"] = lambda c: cli.manage_service(c, "helpdesk", ["check"], False)
+    for name, body in bodies.items():
+        with pytest.raises(Exit) as caught:
+            body(context(tmp_path, databases=databases))
+        assert caught.value.code == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("ERROR devstack.databases.helpdesk is an in-memory SQLite database"), name
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_database_url_the_services_cannot_use_is_refused(
+    tasks: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    databases = {"auth": "", "workflow": "", "helpdesk": "mysql://me:s3cret@127.0.0.1/helpdesk"}
+    with pytest.raises(Exit) as caught:
+        tasks.ns["status"].body(context(tmp_path, databases=databases))
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "devstack.databases.helpdesk must be a sqlite:///path or postgres://… URL" in err
+    assert "s3cret" not in err and "mysql://me:***@127.0.0.1/helpdesk" in err

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.urls import is_local, mask_text, mask_url
+from devstack.urls import is_local, mask_text, mask_url, unencoded_password
 
 
 @pytest.mark.parametrize(
@@ -85,3 +85,21 @@ def test_is_local_reads_every_source_the_driver_honours(
 def test_a_broken_ipv6_bracket_is_a_malformed_url() -> None:
     with pytest.raises(ValueError, match="IPv6"):
         is_local("postgres://u:pw@[::1/db", {})
+
+
+@pytest.mark.parametrize(
+    ("url", "unencoded"),
+    [
+        ("postgres://me:p/ss@127.0.0.1/db", True),
+        ("amqp://guest:a?b@localhost//", True),
+        ("amqp://guest:a#b@localhost//", True),
+        ("postgres://me:100%@127.0.0.1/db", True),
+        ("postgres://me:p%2Fss%40x@127.0.0.1/db", False),
+        ("postgres://me:p@ss:w@127.0.0.1/db", False),  # read right up to the last '@'
+        ("postgres://me:pässwörd@127.0.0.1/db", False),
+        ("postgres://me@127.0.0.1/db", False),
+        ("sqlite:///services/db.sqlite3", False),
+    ],
+)
+def test_unencoded_password(url: str, unencoded: bool) -> None:
+    assert unencoded_password(url) is unencoded

@@ -82,6 +82,12 @@ def database_config() -> dict[str, Any]:
         config = {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "db.sqlite3"}
     if config["ENGINE"] == "django.db.backends.sqlite3":
         config["OPTIONS"] = {**config.get("OPTIONS", {}), **SQLITE_OPTIONS}
+        name = Path(config["NAME"])
+        if name.is_file() and not os.access(name.parent, os.W_OK):
+            # A read-only checkout: SQLite cannot open a WAL database without creating its -shm
+            # file, so it is read as it is (immutable: no lock, no journal, nothing written).
+            config["NAME"] = f"{name.resolve().as_uri()}?mode=ro&immutable=1"
+            config["OPTIONS"] = {"timeout": SQLITE_OPTIONS["timeout"]}
     return config
 
 

@@ -15,8 +15,9 @@ def _sqlite_file_missing() -> bool:
     if connection.vendor != "sqlite":
         return False
     name = str(connection.settings_dict["NAME"])
-    in_memory = name == ":memory:" or "mode=memory" in name
-    return not in_memory and not Path(name).exists()
+    if name == ":memory:" or name.startswith("file:") or "mode=memory" in name:
+        return False  # in memory, or a URI (a read-only checkout's file, see config/settings.py)
+    return not Path(name).exists()
 
 
 def _pending_migrations(loader: MigrationLoader) -> list[str]:

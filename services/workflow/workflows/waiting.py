@@ -64,7 +64,7 @@ def check_database() -> None:
     if connection.vendor == "sqlite":
         name = str(connection.settings_dict["NAME"])
         in_memory = name == ":memory:" or "mode=memory" in name
-        if not in_memory and not Path(name).exists():
+        if not in_memory and not name.startswith("file:") and not Path(name).exists():
             raise WaitError(f"The database {name} does not exist; run migrate and the sync first.")
     if ProcessedEvent._meta.db_table not in connection.introspection.table_names():
         raise WaitError("The database is not migrated (no ProcessedEvent table); run migrate first.")
