@@ -334,6 +334,7 @@ reset_all = make_task(
     "Remove every service's data (SQLite files are backed up first).",
     params=RESET_PARAMS,
     helps=RESET_HELP,
+    plans=True,
 )
 reset_tasks = [
     make_task(
@@ -342,6 +343,7 @@ reset_tasks = [
         f"Remove {s.name}'s data (SQLite is backed up first).",
         params=RESET_PARAMS,
         helps=RESET_HELP,
+        plans=True,
     )
     for s in registry.SERVICES
 ]

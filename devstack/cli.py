@@ -492,6 +492,9 @@ def stop_own_workers(stack: Stack, stop_servers: bool) -> None:
             f"The runner's workers ({', '.join(running)}) have the databases open; "
             "stop them with 'inv workers.stop', or rerun with --stop-servers."
         )
+    if stack.plan:
+        stack.console.info("would stop " + ", ".join(running) + " before removing data")
+        return
     workers.stop_all(stack.settings, everyone, stack.settings.stop_grace)
     stack.console.warn("stopped " + ", ".join(running) + " before removing data")
 
@@ -502,13 +505,13 @@ def reset_services(
     def body() -> None:
         stack = stack_of(c, stop_servers, allow_remote)
         chosen = [registry.get(name) for name in services]
-        with run_lock(stack.settings):
+        with stack.locked():
             stop_own_workers(stack, stop_servers)
             for service in chosen:
 
                 def action(service: registry.Service = service) -> tuple[bool, str]:
                     stack.guard(service)
-                    return True, reset(stack.settings, service, backup=not no_backup, yes=yes)
+                    return True, reset(stack.settings, service, not no_backup, yes, plan=stack.plan)
 
                 stack.run(f"reset.{service.name}", action)
 

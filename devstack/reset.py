@@ -99,8 +99,12 @@ def move_aside(database: Path, folder: Path, service: str) -> Path:
     return target
 
 
-def reset(settings: Settings, service: registry.Service, backup: bool, yes: bool) -> str:
-    """Remove ``service``'s data and return one line saying what happened."""
+def reset(settings: Settings, service: registry.Service, backup: bool, yes: bool, plan: bool = False) -> str:
+    """Remove ``service``'s data and return one line saying what happened.
+
+    With ``plan`` nothing is touched: the line says what a real reset would do (and the same
+    refusals are raised).
+    """
     database = sqlite_path(settings, service)
     if database is None:
         url = mask_url(settings.database_url(service.name))
@@ -109,6 +113,8 @@ def reset(settings: Settings, service: registry.Service, backup: bool, yes: bool
                 f"{service.name}: resetting {url} deletes its PostgreSQL data for good; "
                 "rerun with --yes to confirm."
             )
+        if plan:
+            return f"flush every table of {url}"
         manage(settings, service, "flush", "--noinput")
         return f"flushed every table of {url}"
     if not os.path.lexists(database):
@@ -120,6 +126,8 @@ def reset(settings: Settings, service: registry.Service, backup: bool, yes: bool
             f"{service.name}'s database {db.shown(settings, database)} is a folder, not a SQLite file; "
             "reset removes files only: move that folder away yourself, then rerun."
         )
+    if plan:
+        return planned(settings, database, damage, backup)
     if damage is db.EMPTY:
         remove(database)
         return f"removed the empty {database.name} (0 bytes: there was nothing to back up)"
@@ -144,6 +152,18 @@ def reset(settings: Settings, service: registry.Service, backup: bool, yes: bool
         raise refuse(settings, service, database, folder, exc) from None
     words = f" ({damage.words})" if damage.words else ""
     return f"moved {database.name} aside to {db.shown(settings, path)}: it {damage.cause}{words}"
+
+
+def planned(settings: Settings, database: Path, damage: db.Damage | None, backup: bool) -> str:
+    """What :func:`reset` would do with an existing file that is not a folder."""
+    folder = db.shown(settings, settings.root / settings.backup_dir)
+    if damage is db.EMPTY:
+        return f"remove the empty {database.name} (0 bytes: nothing to back up)"
+    if not backup:
+        return f"remove {database.name} (--no-backup)"
+    if damage is None:
+        return f"back up {database.name} to {folder} with SQLite's backup API, then remove it"
+    return f"move {database.name} aside to {folder}: it {damage.cause}"
 
 
 #: SQLite's words for a source file that cannot be copied page by page (it is moved aside whole).

@@ -110,6 +110,8 @@ def test_dry_is_a_plan_for_the_tasks_that_have_one_and_refused_by_the_others(
     before = tree(repo)
     planned = ok(repo, "--dry", "seed.helpdesk", "--tickets", "25")
     assert "WOULD RUN seed.helpdesk: seed with" in planned.stdout
+    reset = ok(repo, "--dry", "reset.helpdesk")
+    assert "WOULD RUN reset.helpdesk: back up db.sqlite3 to backups with SQLite's backup API" in reset.stdout
     refused = inv(repo, "--dry", "workers.start")
     assert refused.returncode == 2 and "has no plan mode" in refused.stderr
     assert tree(repo) == before

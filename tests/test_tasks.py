@@ -261,7 +261,7 @@ def test_dry_is_refused_by_every_writing_task_without_a_plan_mode(
     """The tasks with a plan mode run it under --dry (tests/test_plan.py); the others refuse."""
     section = {**config.DEFAULTS, "root": str(tmp_path)}
     dry = MockContext(config=Config(overrides={"devstack": section, "run": {"dry": True}}))
-    refusing = ("reset.helpdesk", "workers.start", "workers.purge", "snapshot.save", "snapshot.restore", "up")
+    refusing = ("workers.start", "workers.purge", "snapshot.save", "snapshot.restore", "up")
     for name in refusing:
         with pytest.raises(Exit) as caught:
             tasks.ns[name].body(dry)
