@@ -275,7 +275,7 @@ def postgres(session: nox.Session, verb: str, names: list[str]) -> None:
 
 @nox.session(python=FIRST, default=False)
 def benchmark(session: nox.Session) -> None:
-    """Time seed-all fresh, as a no-op and a broker sync; print ratios."""
+    """Time seed-all, the syncs and the small commands, each next to its limit (medians, ratios)."""
     require(session, "RabbitMQ", RABBITMQ)
     session.install("-e", ".")
     session.run("python", "benchmarks/seed_all.py", *session.posargs)

@@ -1,7 +1,21 @@
-"""Benchmark seed-all: fresh, no-op re-run (verified fast path), re-run without it, broker sync.
+"""Benchmark seed-all and the sync, each figure next to the limit it is measured against in the same run.
 
-Runs the real ``inv`` in temporary copies of the repo and prints seconds and ratios, e.g.
-``python benchmarks/seed_all.py --employees 9991``. Needs RabbitMQ on localhost.
+Runs the real ``inv`` in a temporary copy of the repo and prints the median of ``--runs`` runs
+of each figure, with its limit and the ratio::
+
+    python benchmarks/seed_all.py --employees 9991 --runs 3 --json .devstack/benchmark.json
+
+- seed-all fresh, as a no-op (verified fast path) and with each step checking;
+- the broker sync of ``--employees`` auth employee events, from the workers' start until all are
+  applied (as ``inv sync --via broker`` reports it), against raw AMQP: as many persistent
+  messages published with confirms and consumed with acknowledgements (``amqp_raw.py``);
+- the local sync of the same events (the sync step's time), against applying them in one
+  process: the helpdesk's ``handle_event`` in one transaction on a copy of its database;
+- ``inv status``, ``inv verify`` and an idle ``inv sync`` on the seeded stack, against
+  ``inv --list``.
+
+Each sync run starts from the same state: a snapshot taken after the auth seed. Needs RabbitMQ
+on localhost and ``rabbitmqctl`` (the raw benchmark's private virtual host).
 """
 
 from __future__ import annotations
@@ -10,25 +24,27 @@ import argparse
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.amqp_raw import raw_seconds  # noqa: E402
 from devstack.workspace import copy_checkout  # noqa: E402
 
-
-def inv(repo: Path, *args: str) -> float:
-    """Run ``inv <args>`` in ``repo``; return its wall time, failing loudly on error."""
-    return run(repo, *args)[0]
+APPLIED = re.compile(r"all applied ([0-9.]+) s after the workers started")
+SYNC_STEP = re.compile(r"OK sync \(([0-9.]+) s\)")
 
 
 def run(repo: Path, *args: str) -> tuple[float, str]:
-    """Run ``inv <args>`` in ``repo``; return its wall time and output."""
+    """Run ``inv <args>`` in ``repo``; return its wall time and output, exiting when it fails."""
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "invoke", *args], cwd=repo, capture_output=True, text=True,
@@ -40,41 +56,117 @@ def run(repo: Path, *args: str) -> tuple[float, str]:
     return seconds, done.stdout
 
 
+def inv(repo: Path, *args: str) -> float:
+    return run(repo, *args)[0]
+
+
+def found(pattern: re.Pattern[str], output: str, what: str) -> float:
+    """The number ``pattern`` finds in a command's output (exit when it is not there)."""
+    match = pattern.search(output)
+    if match is None:
+        sys.exit(f"The output of {what} does not say how long it took:\n{output}")
+    return float(match[1])
+
+
+def median(runs: int, measure: Callable[[], float]) -> float:
+    return statistics.median(measure() for _ in range(runs))
+
+
+def in_process(repo: Path, events: Path) -> float:
+    """Seconds the helpdesk takes to apply ``events`` in one transaction, in its own interpreter."""
+    service = repo / "services" / "helpdesk"
+    python = service / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    with tempfile.TemporaryDirectory() as tmp:
+        database = Path(tmp) / "db.sqlite3"
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{database.as_posix()}", "DJANGO_DEBUG": "0"}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        subprocess.run([str(python), "manage.py", "migrate", "-v0"], cwd=service, env=env, check=True)
+        code = (
+            "import django, json, sys, time; django.setup()\n"
+            "from django.db import connection, transaction\n"
+            "from helpdesk.handlers import handle_event\n"
+            "events = [json.loads(line) for line in open(sys.argv[1], encoding='utf-8')]\n"
+            "connection.ensure_connection(); started = time.perf_counter()\n"
+            "with transaction.atomic():\n"
+            "    for event in events: handle_event(event)\n"
+            "print(time.perf_counter() - started)\n"
+        )
+        env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+        done = subprocess.run(
+            [str(python), "-c", code, str(events)], cwd=service, env=env, capture_output=True, text=True
+        )
+        if done.returncode != 0:
+            sys.exit(f"Applying the events in process failed:\n{done.stderr}")
+        return float(done.stdout.strip().splitlines()[-1])
+
+
+def export_events(repo: Path, target: Path) -> None:
+    """Write auth's pending events (JSON lines) to ``target``."""
+    service = repo / "services" / "auth"
+    python = service / ".venv" / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    with target.open("w", encoding="utf-8") as out:
+        command = [str(python), "manage.py", "export_events"]
+        subprocess.run(command, cwd=service, env=env, stdout=out, check=True)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--employees", type=int, default=9991, help="auth employees to sync over RabbitMQ")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--employees", type=int, default=9991, help="auth employee events to sync (9,991)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each figure; medians are printed (3)")
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
+    runs, count = args.runs, args.employees
+    figures: dict[str, Any] = {"employees": count, "runs": runs}
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_checkout(REPO, Path(tmp) / "repo")
         fresh = inv(repo, "seed-all")
-        noop = inv(repo, "seed-all")
-        (repo / ".devstack" / "verified.json").unlink()
-        checked = inv(repo, "seed-all")
-        inv(repo, "seed.auth", "--auth-employees", str(args.employees))
-        broker, said = run(repo, "sync", "--via", "broker", "--timeout", "300")
-        status = json.loads(
-            subprocess.run(
-                [sys.executable, "-m", "invoke", "status", "--json"],
-                cwd=repo,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-        )
-    synced = status["services"]["helpdesk"]["counts"]["ExternalEmployee"]
+        noop = median(runs, lambda: inv(repo, "seed-all"))
+
+        def checked() -> float:
+            (repo / ".devstack" / "verified.json").unlink(missing_ok=True)
+            return inv(repo, "seed-all")
+
+        each_step = median(runs, checked)
+        small = {name: median(runs, lambda a=name: inv(repo, *a.split())) for name in ("--list", "status")}
+        small["verify"] = median(runs, lambda: inv(repo, "verify"))
+        small["sync"] = median(runs, lambda: inv(repo, "sync"))  # nothing pending: idle
+        inv(repo, "seed.auth", "--auth-employees", str(count))
+        inv(repo, "snapshot.save", "benchmark-presync")
+        events = Path(tmp) / "events.jsonl"
+        export_events(repo, events)
+
+        def synced(*via: str) -> str:
+            inv(repo, "snapshot.restore", "benchmark-presync")
+            return run(repo, "sync", *via, "--timeout", "300")[1]
+
+        broker = median(runs, lambda: found(APPLIED, synced("--via", "broker"), "inv sync --via broker"))
+        local = median(runs, lambda: found(SYNC_STEP, synced(), "inv sync"))
+        applied = median(runs, lambda: in_process(repo, events))
+        raw = statistics.median(raw_seconds(count, runs, "127.0.0.1:5672", "guest", "guest"))
+    figures["seed_all"] = {"fresh": fresh, "noop": noop, "each_step_checks": each_step}
+    figures["broker_sync"] = {"seconds": broker, "raw_amqp": raw, "ratio": broker / raw}
+    figures["local_sync"] = {"seconds": local, "in_process": applied, "ratio": local / applied}
+    figures["small_commands"] = {
+        name: {"seconds": seconds, "ratio": seconds / small["--list"]} for name, seconds in small.items()
+    }
     rows = [
-        ("fresh seed-all (virtualenvs, migrations, seeds, sync, verify)", fresh, 1.0),
-        ("second seed-all, nothing changed (verified fast path)", noop, noop / fresh),
-        ("seed-all, nothing changed, each step checks (one process per service)", checked, checked / fresh),
-        (f"sync --via broker of {args.employees:,} employee events", broker, broker / fresh),
+        ("fresh seed-all (virtualenvs, migrations, seeds, sync, verify)", fresh, fresh, "fresh"),
+        ("seed-all, nothing changed (verified fast path)", noop, fresh, "fresh"),
+        ("seed-all, nothing changed, each step checks", each_step, fresh, "fresh"),
+        (f"broker sync of {count:,} events, workers' start to all applied", broker, raw, "raw AMQP"),
+        (f"raw AMQP: {count:,} persistent messages, confirms, consumed and acked", raw, raw, "raw AMQP"),
+        (f"local sync of {count:,} events (the sync step)", local, applied, "in process"),
+        (f"the same {count:,} events applied in process, one transaction", applied, applied, "in process"),
+        *[(f"inv {name}", seconds, small["--list"], "inv --list") for name, seconds in small.items()],
     ]
-    for label, seconds, ratio in rows:
-        print(f"{label:<72} {seconds:7.2f} s  {ratio:6.3f}x fresh")
-    print(f"broker sync rate, whole command: {args.employees / broker:,.0f} events/s")
-    rate = re.search(r"all applied ([0-9.]+) s after the workers started \(([0-9,]+) events/s\)", said)
-    if rate:
-        print(f"broker sync rate, workers' start to all applied ({rate[1]} s): {rate[2]} events/s")
-    print(f"helpdesk ExternalEmployee rows after the broker sync: {synced:,}")
+    print(f"medians of {runs} runs")
+    for label, seconds, limit, unit in rows:
+        print(f"{label:<72} {seconds:7.2f} s  {seconds / limit:6.2f}x {unit}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+        print(f"figures written to {args.json}")
 
 
 if __name__ == "__main__":

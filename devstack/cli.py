@@ -26,6 +26,7 @@ from devstack import fastpath, pipeline, rabbit, registry, servers, signals, sna
 from devstack import options as options_mod
 from devstack.broker import dead_letters, queue_states
 from devstack.broker import status as broker_status
+from devstack.cache import StateCache
 from devstack.commands import child_env, kill_children, manage, manage_command
 from devstack.console import Console
 from devstack.errors import GuardError, StackError, UsageError, VerifyError
@@ -69,7 +70,12 @@ def stack_of(
     stop = stop_servers or config_mod.as_bool(section(c).get("stop_servers", False))
     settings = settings_of(c, allow_remote)
     if not (plan or planning(c)):
-        return Stack(settings, Console(), stop_servers=stop, repair=repair)
+        stack = Stack(settings, Console(), stop_servers=stop, repair=repair)
+        # A task and its pre-tasks share one state cache: each service's state is read once per
+        # run, and a step that writes marks it stale (see cache.py), as in seed-all's pipeline.
+        key = repr(dataclasses.replace(settings, allow_remote=False))
+        stack.cache = _states.setdefault(key, stack.cache)
+        return stack
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"  # the services' processes write no bytecode either
     sys.dont_write_bytecode = True
     # One plan for a task and its pre-tasks: what an earlier step would do informs the later ones.
@@ -80,6 +86,8 @@ def stack_of(
 
 
 _plans: dict[str, Stack] = {}
+#: The state cache of this run's tasks that read and write through the Stack's steps.
+_states: dict[str, StateCache] = {}
 
 
 def planning(c: Context) -> bool:
@@ -92,13 +100,20 @@ def seed_config(c: Context) -> dict[str, int]:
     return options_mod.from_config(section(c).get("seed"))
 
 
-def guarded(body: Callable[[], T]) -> T:
+def guarded(body: Callable[[], T], shares_states: bool = False) -> T:
     """Run a task body; every failure becomes one sentence and an exit code.
+
+    Only tasks that keep the shared state cache current (``shares_states``: their writes go
+    through the Stack's steps) leave it to the tasks after them; any other task may change a
+    database behind it (a reset, a restored snapshot, workers that apply events), so the cache
+    is dropped before and after it.
 
     ``StackError`` carries its own code. Ctrl-C, SIGTERM and SIGHUP stop the service commands
     still running (their transactions roll back) and exit 130 or 128 + the signal. A fault of
     the machine (a read-only folder, a full disk) names the file; only a real bug asks for a report.
     """
+    if not shares_states:
+        _states.clear()
     try:
         with signals.handled():
             return body()
@@ -124,6 +139,9 @@ def guarded(body: Callable[[], T]) -> T:
         raise Exit(code=1) from None
     except Exception as exc:
         raise_bug(exc)
+    finally:
+        if not shares_states:
+            _states.clear()
 
 
 FAULTS = {
@@ -189,7 +207,7 @@ def install(c: Context, force: bool, service: str | None) -> None:
         with stack.locked():
             stack.install(chosen, force=force)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def migrate(c: Context, services: tuple[str, ...], stop_servers: bool, allow_remote: bool) -> None:
@@ -200,7 +218,7 @@ def migrate(c: Context, services: tuple[str, ...], stop_servers: bool, allow_rem
         with stack.locked():
             stack.migrate_all(chosen)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def seed(
@@ -222,7 +240,7 @@ def seed(
             options_mod.refuse_shrinking(options, last)
             stack.seed(svc, options)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 TRANSPORTS = ("local", "broker")
@@ -247,7 +265,7 @@ def sync(
             finally:
                 stack.close()
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def workers_start(c: Context, timeout: float) -> None:
@@ -360,7 +378,7 @@ def seed_all(
         )
         pipeline.seed_all(stack_of(c, stop_servers, allow_remote, repair, plan), run)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def verify(c: Context, given: Mapping[str, int | None], as_json: bool = False) -> None:
@@ -384,7 +402,7 @@ def verify(c: Context, given: Mapping[str, int | None], as_json: bool = False) -
             fastpath.forget(stack.settings)
             raise Exit(code=VerifyError.code)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def status(c: Context, as_json: bool) -> None:
@@ -427,7 +445,7 @@ def status(c: Context, as_json: bool) -> None:
             return
         print_status(stack.console, report)
 
-    guarded(body)
+    guarded(body, shares_states=True)
 
 
 def print_json(document: object) -> None:

@@ -166,6 +166,17 @@ def test_guard_flags_reach_pre_tasks_through_config(tmp_path: Path) -> None:
     assert cli.stack_of(context(tmp_path, allow_remote=True)).settings.allow_remote is True
 
 
+def test_a_task_and_its_pre_tasks_share_one_state_cache_until_a_task_bypasses_it(tmp_path: Path) -> None:
+    from devstack import cli
+
+    first = cli.guarded(lambda: cli.stack_of(context(tmp_path)), shares_states=True)
+    second = cli.guarded(lambda: cli.stack_of(context(tmp_path, stop_servers=True)), shares_states=True)
+    assert second.cache is first.cache  # migrate's pre-task read serves sync: one process per service
+    assert cli.stack_of(context(tmp_path / "other")).cache is not first.cache  # another checkout
+    cli.guarded(lambda: None)  # e.g. reset or snapshot.restore: databases changed behind the cache
+    assert cli.stack_of(context(tmp_path)).cache is not first.cache
+
+
 #: Flags whose object is the task's own: what a timeout waits for, what --yes confirms, what --json shows.
 OWN_MEANING = {"timeout", "json", "yes"}
 

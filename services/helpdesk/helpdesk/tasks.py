@@ -12,6 +12,10 @@ without requeue, so RabbitMQ moves it to ``<queue>.dead`` (the queue is declared
 with ``x-dead-letter-*`` arguments, see ``config/settings.py``) and adds its
 ``x-death`` header. The runner shows the dead letters in ``inv workers.status``
 and its broker sync re-delivers them once the cause is gone.
+
+In a worker, first deliveries are applied in batches, many per transaction (the
+tasks' ``Strategy``, see ``batching.py``); a batch that fails hands each of its
+messages to these tasks, one at a time, so all of the above holds for each.
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ TASK_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": 8,
     "retry_jitter": False,
     "max_retries": MAX_RETRIES,
+    # First deliveries are applied many per transaction; the rest, and a failed batch's
+    # messages, take the one-task path below (see batching.py).
+    "Strategy": "helpdesk.batching:strategy",
 }
 
 

@@ -137,7 +137,10 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "amqp://guest:guest@loca
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 16
+# The sync tasks apply their messages in batches of up to SYNC_BATCH_SIZE (see batching.py); the
+# solo worker prefetches two batches, so the broker sends the next while one is applied.
+SYNC_BATCH_SIZE = max(1, int(os.environ.get("SYNC_BATCH_SIZE", "200")))
+CELERY_WORKER_PREFETCH_MULTIPLIER = 2 * SYNC_BATCH_SIZE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # No result backend: outcomes are recorded in ProcessedEvent, not stored by Celery.
 CELERY_TASK_IGNORE_RESULT = True

@@ -59,7 +59,9 @@ def test_declaring_a_queue_declares_its_dead_queue_first() -> None:
 def test_settings_follow_the_contract() -> None:
     assert app.conf.task_acks_late is True
     assert app.conf.task_reject_on_worker_lost is True
-    assert app.conf.worker_prefetch_multiplier == 16
+    # A solo worker prefetches two batches: one applied while the broker sends the next.
+    assert app.conf.worker_prefetch_multiplier == 2 * settings.SYNC_BATCH_SIZE
+    assert all(app.tasks[name].Strategy == "helpdesk.batching:strategy" for name in QUEUES)
     assert app.conf.broker_connection_retry_on_startup is True
     assert app.main == "helpdesk"
 

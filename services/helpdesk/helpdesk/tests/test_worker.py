@@ -74,7 +74,7 @@ def test_killed_worker_loses_nothing_and_applies_each_event_once(
     broker.publish(EMP_Q, events)
     first = workers.start(queue)
     done_before_kill = wait_for_rows(worker_db, "helpdesk_processedevent", 50)
-    workers.kill(first)  # it held up to 16 prefetched, unacknowledged messages
+    workers.kill(first)  # it held prefetched messages and a batch not yet committed
     assert count(worker_db, "helpdesk_processedevent") < len(events), "the worker finished before the kill"
     assert done_before_kill >= 50
     workers.start(queue)
@@ -183,3 +183,20 @@ def test_failing_and_malformed_events_are_dead_lettered_with_their_reason(
     assert reason.endswith("(still failing after 1 retries)")
     assert dead[malformed[0]["id"]].headers["x-sync-failure"].startswith("InvalidEvent: ")
     assert count(worker_db, "helpdesk_externalemployee") == 0
+
+
+def test_a_bad_event_in_a_batch_is_dead_lettered_alone_and_the_others_applied_once(
+    private_vhost: str, workers: Workers, worker_db: Path, tmp_path: Path
+) -> None:
+    good = employees(1, 40) + employees(42, 80)
+    malformed = envelope(EMP_Q, "create", employee_payload(41, email=42))
+    publish(private_vhost, EMP_Q, [*good[:40], malformed, *good[40:]])  # all in the worker's first batch
+    workers.start(EMP_Q)
+    assert wait_events(worker_db, [event["id"] for event in good])["processed"] == len(good)
+    (dead,) = take_dead_letters(private_vhost, EMP_Q, 1)
+    assert dead.headers["id"] == malformed["id"]
+    assert dead.headers["x-sync-failure"].startswith("InvalidEvent: ")
+    assert count(worker_db, "helpdesk_processedevent") == len(good)
+    assert count(worker_db, "helpdesk_externalemployee") == len(good)
+    log = (tmp_path / "worker-1.log").read_text(encoding="utf-8")
+    assert "sync events failed (InvalidEvent" in log  # the batch was tried first, then each alone

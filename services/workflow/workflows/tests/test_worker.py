@@ -74,7 +74,7 @@ def test_killed_worker_loses_nothing_and_applies_each_event_once(
     broker.publish(LINK_Q, links)
     first = workers.start(role_queue, link_queue)
     wait_for(worker_db, "SELECT COUNT(*) FROM workflows_processedevent", 50)
-    workers.kill(first)  # it held up to 16 prefetched, unacknowledged messages
+    workers.kill(first)  # it held prefetched messages and a batch not yet committed
     assert count(worker_db, "workflows_processedevent") < 1 + len(links), (
         "the worker finished before the kill"
     )

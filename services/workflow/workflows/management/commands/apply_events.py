@@ -9,6 +9,7 @@ from typing import Any, TextIO
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.test.utils import override_settings
 
 from workflows.handlers import EventError, handle_event
 
@@ -47,6 +48,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        """Apply every event, all or nothing, and print the outcome counts.
+
+        Without query logging: under DEBUG, Django would keep every statement of the batch.
+        """
+        with override_settings(DEBUG=False):
+            self.apply(**options)
+
+    def apply(self, **options: Any) -> None:
         """Apply every event, all or nothing, and print the outcome counts."""
         stdin: TextIO = options.get("stdin") or sys.stdin
         report: dict[str, Any] = {name: 0 for name in (*RECEIVED, "ignored")}
