@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -74,15 +75,25 @@ def _read(path: Path) -> str:
         return ""
 
 
-def save(settings: Settings, options: SeedOptions, counts: dict[str, Any]) -> None:
-    """Record a verified stack (call after every service process has exited)."""
+def save(settings: Settings, options: SeedOptions, counts: dict[str, Any], info: Sequence[str] = ()) -> None:
+    """Record a verified stack (call after every service process has exited).
+
+    ``info`` is what the verify said besides passing (people's rows, their edits): a ``verify``
+    of the unchanged stack says it again without reading the databases.
+    """
     current = fingerprint(settings)
     path = settings.state_dir() / RECORD
     if current is None:
         path.unlink(missing_ok=True)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"options": options.to_json(), "counts": counts, "fingerprint": current, "at": time.time()}
+    record = {
+        "options": options.to_json(),
+        "counts": counts,
+        "fingerprint": current,
+        "at": time.time(),
+        "info": list(info),
+    }
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(record, indent=2), encoding="utf-8")
     os.replace(temp, path)

@@ -105,7 +105,7 @@ def seed_all(stack: Stack, run: Run) -> None:
             if stack.plan:
                 return
             counts = stack.cache.counts()
-            fastpath.save(stack.settings, options, counts)
+            fastpath.save(stack.settings, options, counts, stack.verified_info)
     finally:
         finish(stack, run, summary(stack, options, counts, time.perf_counter() - started))
 

@@ -121,6 +121,25 @@ def test_a_delete_with_size_and_mtime_restored_is_noticed(repo: Path) -> None:
     assert counts(repo)["helpdesk"]["Ticket"] == 20
 
 
+def test_verify_and_an_idle_sync_trust_only_unchanged_files(repo: Path) -> None:
+    django(repo, "auth", NEW_PEOPLE)
+    seed_all(repo)  # verified, with people's rows: the record keeps what verify said of them
+    fast = ok(repo, "verify")
+    assert "databases unchanged since the run verified at" in fast.stdout
+    assert "made by people, kept" in fast.stdout  # said again without reading the databases
+    idle = ok(repo, "sync")
+    assert "SKIP sync, reconcile: nothing changed since the run verified at" in idle.stdout
+    database = helpdesk_db(repo)
+    before = database.stat()
+    sql(repo, "PRAGMA wal_checkpoint(TRUNCATE)")
+    sql(repo, "DELETE FROM helpdesk_ticket WHERE id IN (SELECT id FROM helpdesk_ticket LIMIT 1)")
+    sql(repo, "PRAGMA wal_checkpoint(TRUNCATE)")
+    os.utime(database, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -d` would
+    failed = inv(repo, "verify")
+    assert failed.returncode == 6 and "1 of 20 seeded Ticket rows are missing" in failed.stderr
+    assert "unchanged since" not in failed.stdout
+
+
 def test_people_edits_are_kept_and_repair_restores_them(repo: Path) -> None:
     number, subject = sql(repo, "SELECT ticket_number, subject FROM helpdesk_ticket LIMIT 1")[0]
     sql(repo, f"UPDATE helpdesk_ticket SET subject = 'changed by a person' WHERE ticket_number = '{number}'")
