@@ -66,5 +66,10 @@ class StateCache:
     def last_seeds(self) -> dict[str, dict[str, int] | None]:
         return {name: state.last_seed for name, state in self.states().items()}
 
+    def prime(self, states: dict[str, ServiceState]) -> None:
+        """Take states known to be current (the verified record's, while its fingerprint holds)."""
+        self._states.update(states)
+        self._fresh.update(states)
+
     def counts(self) -> dict[str, dict[str, int] | None]:
         return {name: state.counts for name, state in self.states().items()}

@@ -34,6 +34,7 @@ from devstack.holders import find_holders, sqlite_path
 from devstack.lock import run_lock
 from devstack.reset import reset
 from devstack.stack import Stack
+from devstack.state import ServiceState
 from devstack.urls import mask_text, mask_url
 
 T = TypeVar("T")
@@ -422,6 +423,10 @@ def status(c: Context, as_json: bool) -> None:
     def body() -> None:
         stack = stack_of(c)
         settings = stack.settings
+        record = fastpath.load(settings)  # the databases as the last verified run read them
+        with contextlib.suppress(TypeError, AttributeError):
+            saved = (record or {}).get("states") or {}
+            stack.cache.prime({name: ServiceState(**state) for name, state in saved.items()})
         states = stack.states()
         report: dict[str, Any] = {"services": {}, "rabbitmq": {}}
         for service in registry.SERVICES:

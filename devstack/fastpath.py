@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,18 @@ def _read(path: Path) -> str:
         return ""
 
 
-def save(settings: Settings, options: SeedOptions, counts: dict[str, Any], info: Sequence[str] = ()) -> None:
+def save(
+    settings: Settings,
+    options: SeedOptions,
+    counts: dict[str, Any],
+    info: Sequence[str] = (),
+    states: Mapping[str, Any] | None = None,
+) -> None:
     """Record a verified stack (call after every service process has exited).
 
     ``info`` is what the verify said besides passing (people's rows, their edits): a ``verify``
-    of the unchanged stack says it again without reading the databases.
+    of the unchanged stack says it again without reading the databases. ``states`` are the
+    services' states as that verify read them (``status`` shows them while nothing changed).
     """
     current = fingerprint(settings)
     path = settings.state_dir() / RECORD
@@ -93,6 +100,7 @@ def save(settings: Settings, options: SeedOptions, counts: dict[str, Any], info:
         "fingerprint": current,
         "at": time.time(),
         "info": list(info),
+        "states": dict(states or {}),
     }
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(record, indent=2), encoding="utf-8")

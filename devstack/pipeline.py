@@ -9,6 +9,7 @@ still holds skips everything after install.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -105,7 +106,8 @@ def seed_all(stack: Stack, run: Run) -> None:
             if stack.plan:
                 return
             counts = stack.cache.counts()
-            fastpath.save(stack.settings, options, counts, stack.verified_info)
+            states = {name: dataclasses.asdict(state) for name, state in stack.states().items()}
+            fastpath.save(stack.settings, options, counts, stack.verified_info, states)
     finally:
         finish(stack, run, summary(stack, options, counts, time.perf_counter() - started))
 

@@ -129,6 +129,12 @@ def test_verify_and_an_idle_sync_trust_only_unchanged_files(repo: Path) -> None:
     assert "made by people, kept" in fast.stdout  # said again without reading the databases
     idle = ok(repo, "sync")
     assert "SKIP sync, reconcile: nothing changed since the run verified at" in idle.stdout
+    recorded = json.loads(ok(repo, "status", "--json").stdout)["services"]  # from the record
+    record = repo / ".devstack" / "verified.json"
+    kept = record.read_bytes()
+    record.unlink()
+    assert json.loads(ok(repo, "status", "--json").stdout)["services"] == recorded  # read afresh
+    record.write_bytes(kept)
     database = helpdesk_db(repo)
     before = database.stat()
     sql(repo, "PRAGMA wal_checkpoint(TRUNCATE)")
