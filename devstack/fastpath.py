@@ -7,7 +7,13 @@ files; the virtualenv stamps. While the fingerprint is unchanged, the previous v
 still holds. Any write to a database changes the ctime, which user space cannot set back (a
 ``touch -d`` that restores the mtime sets the ctime to now), and replacing the file changes the
 inode. A new migration, a requirements change or a failed ``verify`` invalidates the record
-too; PostgreSQL databases never take this path.
+too.
+
+A PostgreSQL database is described by its identity (name and oid) and its server's next
+transaction id (``pgprobe.marks``, asked through a service's interpreter, which has the driver):
+every transaction that writes, in any database of that server, takes a transaction id, so any
+write moves it and reads never do. Writes elsewhere on the server make the fast path re-check
+(safe), never the other way round.
 """
 
 from __future__ import annotations
@@ -16,37 +22,67 @@ import errno
 import hashlib
 import json
 import os
+import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from devstack import registry
+from devstack import pgprobe, registry
 from devstack.config import Settings
 from devstack.holders import sqlite_path
 from devstack.options import SeedOptions
-from devstack.venvs import STAMP
+from devstack.venvs import STAMP, venv_python
 
 RECORD = "verified.json"
 
 
 def fingerprint(settings: Settings) -> dict[str, Any] | None:
-    """Describe the stack's files cheaply; None when a database is not a SQLite file."""
+    """Describe the stack's databases cheaply; None when one of them cannot be described."""
     result: dict[str, Any] = {}
+    postgres: dict[str, str] = {}
     for service in registry.SERVICES:
         database = sqlite_path(settings, service)
-        if database is None or settings.database_url(service.name):
-            return None
-        try:
-            stat = database.stat()
-        except OSError:
-            return None
+        if database is None:
+            postgres[service.name] = settings.database_url(service.name)
+            described: list[Any] = []
+        elif settings.database_url(service.name):
+            return None  # a SQLite file configured by URL: read the long way
+        else:
+            try:
+                stat = database.stat()
+            except OSError:
+                return None
+            described = [*_describe(stat), *_describe_optional(Path(f"{database}-wal"))]
         result[service.name] = {
-            "database": [*_describe(stat), *_describe_optional(Path(f"{database}-wal"))],
+            "database": described,
             "migrations": _migrations_digest(service.folder(settings.root)),
             "venv": _read(settings.venv_dir(service) / STAMP),
         }
+    if postgres:
+        found = postgres_marks(settings, postgres)
+        if found is None or any(found.get(name) is None for name in postgres):
+            return None
+        for name in postgres:
+            result[name]["database"] = found[name]
     return result
+
+
+def postgres_marks(settings: Settings, urls: dict[str, str]) -> dict[str, Any] | None:
+    """Ask ``pgprobe.marks`` for ``urls`` through the first of their services' interpreters."""
+    python = venv_python(settings.venv_dir(registry.get(next(iter(urls)))))
+    if not python.exists():
+        return None
+    env = {**os.environ, pgprobe.MARKS_VARIABLE: json.dumps(urls)}  # never on a command line
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-B", str(Path(pgprobe.__file__).resolve())],
+            env=env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        found: dict[str, Any] = json.loads(done.stdout)
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+    return found
 
 
 def _describe(stat: os.stat_result) -> list[int]:

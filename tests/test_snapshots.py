@@ -215,3 +215,24 @@ def test_postgres_snapshots_are_template_databases(
     ok(repo, "snapshot.delete", "pg")
     listed = postgres_sql(seeded_template, postgres_server, "SELECT datname FROM pg_database")
     assert not [c for c in copies if c in listed]
+
+
+@pytest.mark.postgres
+def test_postgres_has_a_fast_path_that_any_write_ends(
+    postgres_repo: tuple[Path, dict[str, str]], seeded_template: Path, postgres_server: str
+) -> None:
+    repo, names = postgres_repo
+    ok(repo, "seed-all", "--offline")
+    ok(repo, "seed-all", "--offline", "--report", "again.json")
+    again = json.loads((repo / "again.json").read_text(encoding="utf-8"))
+    assert again["changed"] is False
+    assert all("nothing changed since the run verified" in s["detail"] for s in again["steps"][2:])
+    assert "databases unchanged since the run verified" in ok(repo, "verify").stdout
+    postgres_sql(
+        seeded_template, postgres_server,
+        "DELETE FROM helpdesk_ticket WHERE id = (SELECT min(id) FROM helpdesk_ticket)", names["helpdesk"],
+    )  # fmt: skip
+    failed = inv(repo, "verify")
+    assert failed.returncode == 6 and "1 of 20 seeded Ticket rows are missing" in failed.stderr
+    ok(repo, "seed-all", "--offline", "--report", "repaired.json")
+    assert report(repo, "repaired.json")["seed.helpdesk"] == "ran"
