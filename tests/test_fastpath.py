@@ -3,12 +3,19 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import subprocess
 import time
+import uuid
 from dataclasses import replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
 
 from devstack import fastpath, registry
 from devstack.config import Settings
 from devstack.options import SeedOptions
+from devstack.venvs import venv_python
 
 
 def make_databases(settings: Settings) -> None:
@@ -74,3 +81,27 @@ def test_a_replaced_file_invalidates(settings: Settings) -> None:
     shutil.copy2(database, copy)
     os.replace(copy, database)
     assert fastpath.load(settings) is None
+
+
+@pytest.mark.postgres
+def test_a_postgres_mark_moves_with_a_write_and_not_with_a_read(
+    seeded_template: Path, postgres_server: str
+) -> None:
+    settings = Settings(root=seeded_template)  # its virtualenvs have the driver
+    urls = {"auth": postgres_server}
+    first = fastpath.postgres_marks(settings, urls)
+    assert first is not None and first["auth"] is not None
+    name, oid, _ = first["auth"]
+    assert name == urlsplit(postgres_server).path.lstrip("/") and oid.isdigit()
+    assert fastpath.postgres_marks(settings, urls) == first  # reading takes no transaction id
+    python = venv_python(seeded_template / "services" / "auth" / ".venv")
+    table = f"devstack_mark_{uuid.uuid4().hex[:8]}"
+    script = (
+        "import os, sys, psycopg\npsycopg.connect(os.environ['URL'], autocommit=True).execute(sys.argv[1])\n"
+    )
+    for sql in (f"CREATE TABLE {table} (x int)", f"DROP TABLE {table}"):
+        subprocess.run(
+            [str(python), "-c", script, sql], env={**os.environ, "URL": postgres_server}, check=True
+        )
+    assert fastpath.postgres_marks(settings, urls) != first
+    assert fastpath.postgres_marks(Settings(root=Path("/nowhere")), urls) is None  # no interpreter: no mark
