@@ -20,7 +20,7 @@ from invoke.context import Context
 from invoke.exceptions import Exit
 from invoke.tasks import Task
 
-if {"--plan", "--dry", "-d"} & set(sys.argv):  # a plan writes nothing, not even bytecode caches
+if {"--plan", "--dry", "-R"} & set(sys.argv):  # a plan writes nothing, not even bytecode caches
     sys.dont_write_bytecode = True
 
 from devstack import cli, config, flags, registry
