@@ -27,7 +27,7 @@ from .models import ProcessedEvent
 
 CHUNK_SIZE = 500
 FIRST_INTERVAL = 0.02
-MAX_INTERVAL = 0.2
+MAX_INTERVAL = 0.05
 BACKOFF = 1.5
 REPORTED_MISSING_IDS = 20
 DEFERRED = "deferred"
