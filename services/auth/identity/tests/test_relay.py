@@ -121,6 +121,8 @@ def test_task_message_is_celery_protocol_2() -> None:
     assert headers["id"] == headers["root_id"] == envelope["id"]
     assert headers["lang"] == "py"
     assert headers["argsrepr"].startswith("({")
+    assert headers["retries"] == 0  # read by the dead-letter code; Celery's defaults are left out
+    assert not {"eta", "expires", "group", "timelimit", "stamps"} & set(headers)
     assert message.properties["correlation_id"] == envelope["id"]
     assert message.properties["delivery_mode"] == 2
     assert message.properties["content_type"] == "application/json"
