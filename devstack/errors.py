@@ -33,6 +33,13 @@ class StepError(StackError):
     code = 5
 
 
+class BrokerUnreachable(StepError, BrokerError):
+    """RabbitMQ did not answer in the middle of a step: a step failure for the code that retries
+    or carries on without the broker, exit code 4 for the user."""
+
+    code = 4
+
+
 class VerifyError(StackError):
     """The stack is not in the expected state."""
 

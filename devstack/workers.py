@@ -24,7 +24,7 @@ import psutil
 from devstack import processes, rabbit, registry, retry
 from devstack.commands import child_env, python_of
 from devstack.config import Settings
-from devstack.errors import GuardError, StepError
+from devstack.errors import BrokerUnreachable, GuardError, StepError
 from devstack.processes import gone
 
 
@@ -238,7 +238,10 @@ def connected(broker: rabbit.Broker, timeout: float = 3.0) -> Iterator[pika.Bloc
     try:
         connection = pika.BlockingConnection(rabbit.connection_parameters(broker, timeout))
     except pika.exceptions.AMQPError as exc:
-        raise StepError(f"RabbitMQ at {broker.masked} is not reachable ({type(exc).__name__}).") from None
+        raise BrokerUnreachable(
+            f"RabbitMQ at {broker.masked} is not reachable ({type(exc).__name__}); start it, or fix "
+            "broker_url ('inv check-rabbit' names the stage that fails)."
+        ) from None
     try:
         yield connection
     finally:

@@ -175,3 +175,16 @@ def test_rabbitmqctl_hint_names_the_virtual_host() -> None:
     other = rabbit.parse("amqp://guest:guest@localhost:5672/dev")
     assert workers.rabbitmqctl(default, "delete_queue", "q") == "rabbitmqctl delete_queue q"
     assert workers.rabbitmqctl(other, "delete_queue", "q") == "rabbitmqctl delete_queue -p dev q"
+
+
+def test_an_unreachable_broker_mid_step_is_exit_code_4_with_what_to_do(settings: Settings) -> None:
+    from dataclasses import replace
+
+    from devstack.errors import BrokerError, StepError
+
+    closed = replace(settings, broker_url="amqp://guest:s3cret@127.0.0.1:9/none")
+    with pytest.raises(StepError) as caught:  # what the steps that carry on without it catch
+        workers.queue_info(rabbit.parse(closed.broker_url), ["q"], timeout=1)
+    assert isinstance(caught.value, BrokerError) and caught.value.code == 4
+    assert "start it, or fix broker_url ('inv check-rabbit'" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
