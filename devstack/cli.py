@@ -860,7 +860,7 @@ def snapshot_list(c: Context, as_json: bool) -> None:
 def snapshot_delete(c: Context, name: str) -> None:
     def body() -> None:
         stack = stack_of(c)
-        taken = snapshots.find(stack.settings, name)
+        taken = snapshots.find(stack.settings, name, damaged=True)  # a damaged one can go too
         with run_lock(stack.settings):
 
             def action() -> tuple[bool, str]:

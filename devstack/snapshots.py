@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from devstack import database as db
 from devstack import registry
 from devstack.commands import child_env, python_of
 from devstack.config import Settings
@@ -97,15 +98,45 @@ def check_name(name: str) -> str:
     return name
 
 
-def find(settings: Settings, name: str) -> Snapshot:
-    """The snapshot called ``name``; UsageError naming the ones there are when it does not exist."""
+def find(settings: Settings, name: str, damaged: bool = False) -> Snapshot:
+    """The snapshot called ``name``; UsageError naming the ones there are when it does not exist.
+
+    A snapshot whose manifest cannot be read is refused in one sentence (StepError), unless
+    ``damaged`` asks for it anyway (to delete it): then its manifest is empty.
+    """
     folder = folder_of(settings) / check_name(name)
+    if not folder.is_dir():
+        known = ", ".join(s.name for s in every(settings)) or "none yet ('inv snapshot.save NAME')"
+        raise UsageError(f"There is no snapshot called '{name}'; snapshots: {known}.")
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        known = ", ".join(s.name for s in every(settings)) or "none yet ('inv snapshot.save NAME')"
-        raise UsageError(f"There is no snapshot called '{name}'; snapshots: {known}.") from None
+        if not isinstance(manifest, dict) or not isinstance(manifest.get("services"), dict):
+            raise ValueError("not a snapshot manifest")
+    except (OSError, ValueError) as exc:
+        if damaged:
+            return Snapshot(name, folder, {})
+        raise StepError(
+            f"The snapshot '{name}' is damaged: its {MANIFEST} cannot be read ({exc}); delete it with "
+            f"'inv snapshot.delete {name}'."
+        ) from None
     return Snapshot(name, folder, manifest)
+
+
+def check_files(settings: Settings, snapshot: Snapshot, services: list[registry.Service]) -> None:
+    """Refuse, before anything is restored, a snapshot whose SQLite copies are missing or damaged."""
+    for service in services:
+        entry = snapshot.manifest["services"][service.name]
+        if entry.get("kind") != "sqlite":
+            continue
+        path = snapshot.folder / str(entry.get("file", ""))
+        damage = db.inspect(path) if path.exists() else db.Damage("is missing", "")
+        if damage is not None:
+            words = f" ({damage.words})" if damage.words else ""
+            raise StepError(
+                f"The snapshot '{snapshot.name}' cannot be restored: its copy of {service.name} "
+                f"({db.shown(settings, path)}) {damage.cause}{words}; nothing was restored. Take the "
+                f"snapshot again, or delete it with 'inv snapshot.delete {snapshot.name}'."
+            )
 
 
 def every(settings: Settings) -> list[Snapshot]:
@@ -185,7 +216,7 @@ def save(
         manifest = {"name": name, "taken_at": time.time(), "services": entries, "seeds": seeds}
         (work / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if target.exists():
-            delete(settings, find(settings, name))
+            delete(settings, find(settings, name, damaged=True))
         os.replace(work, target)
     except BaseException:
         for service_name, entry in made.items():
@@ -222,6 +253,7 @@ def restore(settings: Settings, snapshot: Snapshot, services: list[registry.Serv
             f"The snapshot '{snapshot.name}' holds no {', '.join(missing)} "
             f"(it holds {', '.join(held) or 'nothing'}); restore it with --service for those it holds."
         )
+    check_files(settings, snapshot, services)
     with ThreadPoolExecutor(max_workers=len(services) or 1) as pool:  # one server process each
         return list(pool.map(lambda service: restore_one(settings, snapshot, service), services))
 

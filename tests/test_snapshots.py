@@ -236,3 +236,21 @@ def test_postgres_has_a_fast_path_that_any_write_ends(
     assert failed.returncode == 6 and "1 of 20 seeded Ticket rows are missing" in failed.stderr
     ok(repo, "seed-all", "--offline", "--report", "repaired.json")
     assert report(repo, "repaired.json")["seed.helpdesk"] == "ran"
+
+
+def test_a_damaged_snapshot_restores_nothing_and_can_be_deleted(repo: Path) -> None:
+    ok(repo, "snapshot.save", "broken")
+    django(repo, "auth", NEW_PEOPLE)
+    changed = dump(repo)
+    folder = repo / ".devstack" / "snapshots" / "broken"
+    (folder / "helpdesk.sqlite3").unlink()
+    missing = inv(repo, "snapshot.restore", "broken")
+    assert missing.returncode == 5, missing.stderr
+    assert "its copy of helpdesk (.devstack/snapshots/broken/helpdesk.sqlite3) is missing" in missing.stderr
+    assert "nothing was restored" in missing.stderr and "please report" not in missing.stderr
+    assert dump(repo) == changed  # auth was not restored either
+    (folder / "snapshot.json").write_text("garbage", encoding="utf-8")
+    damaged = inv(repo, "snapshot.restore", "broken")
+    assert damaged.returncode == 5 and "The snapshot 'broken' is damaged" in damaged.stderr
+    ok(repo, "snapshot.delete", "broken")
+    assert not folder.exists()
