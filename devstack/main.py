@@ -17,6 +17,7 @@ written after its dependencies'). ``python -m devstack`` runs the same program.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.machinery import ModuleSpec
 from importlib.util import spec_from_file_location
@@ -65,13 +66,32 @@ def beside(root: Path) -> None:
 
 
 class RunnerProgram(Program):
-    """Invoke's program with the checkout loader; ``--help <unknown task>`` is exit 2 like any bad name."""
+    """Invoke's program with the checkout loader; ``--help <unknown task>`` is exit 2 like any bad name.
+
+    A reader that leaves early (``inv --list | head -3``) ends the output quietly, as the tasks'
+    own output does, instead of a BrokenPipeError traceback from Invoke's printing.
+    """
+
+    def run(self, argv: list[str] | None = None, exit: bool = True) -> None:
+        try:
+            super().run(argv, exit)
+        except BrokenPipeError:
+            quiet_stdout()
 
     def parse_cleanup(self) -> None:
         try:
             super().parse_cleanup()
         except ParseError as exc:
             raise Exit(f"ERROR {usage_sentence(exc)}", code=UsageError.code) from None
+
+
+def quiet_stdout() -> None:
+    """Point stdout at the null device, so the interpreter's last flush at exit cannot fail again."""
+    null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  # lives until the process ends
+    try:
+        os.dup2(null.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError):
+        sys.stdout = null
 
 
 program = RunnerProgram(

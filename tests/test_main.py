@@ -131,3 +131,17 @@ def test_a_bad_command_line_is_exit_2_before_any_task(repo: Path, args: tuple[st
         assert done.stderr.strip() == said, runner
         assert "Traceback" not in done.stdout + done.stderr and "-> install" not in done.stdout
     assert sorted(p.name for p in (repo / "services" / "helpdesk").glob("db.sqlite3*")) == before
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
+    """``inv --list | head -1``: Invoke's own printing meets a closed pipe."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from devstack.main import program; program.run()", "--list"],
+        cwd=Path(__file__).resolve().parents[1], env=inv_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader leaves before the program prints
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
