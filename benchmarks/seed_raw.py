@@ -35,6 +35,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from devstack.venvs import venv_python
+
 REPO = Path(__file__).resolve().parents[1]
 SERVICE = REPO / "services" / "helpdesk"
 TABLES = ("helpdesk_employee", "helpdesk_ticket")
@@ -283,6 +286,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tickets", type=int, default=100_000, help="tickets of the base run (100,000)")
     parser.add_argument("--big", action="store_true", help="also seed 1,000,000 tickets")
+    parser.add_argument(
+        "--curve", action="store_true", help="the growth curve: 1k, 10k, 100k and 1M tickets, with rows/s"
+    )
     parser.add_argument("--employees", type=int, default=9_999, help="employees to seed (9,999)")
     parser.add_argument("--postgres", metavar="URL", help="also benchmark on this PostgreSQL server")
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite (with --postgres)")
@@ -302,8 +308,10 @@ def main() -> None:
         pg_admin(*args.pg_admin)
         return
     service = args.service.resolve()
-    python = args.python or str(SERVICE / ".venv" / "bin" / "python")
+    python = args.python or str(venv_python(SERVICE / ".venv"))
     counts = [args.tickets, *([1_000_000] if args.big else [])]
+    if args.curve:
+        counts = [1_000, 10_000, 100_000, 1_000_000]
     figures: list[Figures] = []
     with tempfile.TemporaryDirectory(prefix="seed-raw-") as tmp:
         folder = Path(tmp)
@@ -321,6 +329,19 @@ def main() -> None:
                     best = best.best(run())
                 figures.append(best)
     report(figures)
+    if args.curve:
+        growth(figures)
+
+
+def growth(figures: list[Figures]) -> None:
+    """The growth curve: per run, the seed's time, rows per second and peak memory (linear is flat)."""
+    print(f"{'growth':<31} {'seed wall time':>14} {'rows/s':>10} {'peak RSS':>10}  rows")
+    for item in figures:
+        rate = item.rows / item.seed_seconds if item.seed_seconds else 0.0
+        print(
+            f"{item.label + ':':<31} {item.seed_seconds:>12.2f} s {rate:>10,.0f} "
+            f"{item.seed_peak_mib:>6.1f} MiB  {item.rows:,}"
+        )
 
 
 if __name__ == "__main__":
