@@ -28,7 +28,7 @@ from devstack.broker import dead_letter_total, dead_letters, queue_states
 from devstack.broker import status as broker_status
 from devstack.cache import StateCache
 from devstack.commands import child_env, kill_children, manage, manage_command
-from devstack.console import Console
+from devstack.console import Console, quiet_stdout
 from devstack.errors import GuardError, StackError, UsageError, VerifyError
 from devstack.holders import find_holders, sqlite_path
 from devstack.lock import run_lock
@@ -132,6 +132,9 @@ def guarded(body: Callable[[], T], shares_states: bool = False) -> T:
         kill_children()
         Console().error("Interrupted; rerun the same command to finish, completed steps are skipped.")
         raise Exit(code=130) from None
+    except BrokenPipeError:  # `inv doctor --json | head`: the reader left; nothing is wrong
+        quiet_stdout()
+        raise Exit(code=0) from None
     except OSError as exc:
         sentence = environment_fault(exc)
         if sentence is None:

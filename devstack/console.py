@@ -15,6 +15,16 @@ from typing import TextIO
 from colorama import Fore, Style, just_fix_windows_console
 
 
+def quiet_stdout() -> None:
+    """Point stdout at the null device after a reader left (``| head``), so the interpreter's last
+    flush at exit cannot fail again."""
+    null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  # lives until the process ends
+    try:
+        os.dup2(null.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError):
+        sys.stdout = null
+
+
 def wants_color(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
     """Tell whether to colour ``stream``: a terminal, ``NO_COLOR`` not set, ``TERM`` not dumb."""
     env = os.environ if environ is None else environ

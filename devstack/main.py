@@ -17,7 +17,6 @@ written after its dependencies'). ``python -m devstack`` runs the same program.
 
 from __future__ import annotations
 
-import os
 import sys
 from importlib.machinery import ModuleSpec
 from importlib.util import spec_from_file_location
@@ -28,6 +27,7 @@ from invoke.exceptions import Exit, ParseError
 from invoke.loader import FilesystemLoader
 from invoke.program import Program
 
+from devstack.console import quiet_stdout
 from devstack.errors import UsageError
 from devstack.flags import usage_sentence
 
@@ -83,15 +83,6 @@ class RunnerProgram(Program):
             super().parse_cleanup()
         except ParseError as exc:
             raise Exit(f"ERROR {usage_sentence(exc)}", code=UsageError.code) from None
-
-
-def quiet_stdout() -> None:
-    """Point stdout at the null device, so the interpreter's last flush at exit cannot fail again."""
-    null = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115  # lives until the process ends
-    try:
-        os.dup2(null.fileno(), sys.stdout.fileno())
-    except (OSError, ValueError):
-        sys.stdout = null
 
 
 program = RunnerProgram(

@@ -133,10 +133,11 @@ def test_a_bad_command_line_is_exit_2_before_any_task(repo: Path, args: tuple[st
     assert sorted(p.name for p in (repo / "services" / "helpdesk").glob("db.sqlite3*")) == before
 
 
-def test_a_reader_that_leaves_early_gets_no_traceback() -> None:
-    """``inv --list | head -1``: Invoke's own printing meets a closed pipe."""
+@pytest.mark.parametrize("args", [("--list",), ("doctor", "--json")])
+def test_a_reader_that_leaves_early_gets_no_traceback(args: tuple[str, ...]) -> None:
+    """``inv --list | head -1``: Invoke's own printing, or a task's, meets a closed pipe."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from devstack.main import program; program.run()", "--list"],
+        [sys.executable, "-c", "from devstack.main import program; program.run()", *args],
         cwd=Path(__file__).resolve().parents[1], env=inv_env(),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
