@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -218,3 +219,17 @@ def _postgres(service: Service, url: str, stderr: str, text: str, log: str) -> S
             f"{service.name}: {server} does not answer; start PostgreSQL or fix {setting} ({masked}) ({log})."
         )
     return None
+
+
+def copy_sqlite(source: Path, target: Path) -> None:
+    """Copy the SQLite database ``source`` to the new file ``target`` with the backup API
+    (consistent, the write-ahead log's content included; the source is opened read-only)."""
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        writer = sqlite3.connect(target)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+    finally:
+        reader.close()

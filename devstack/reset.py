@@ -45,15 +45,7 @@ def backup_sqlite(database: Path, folder: Path, service: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     target = unused(folder, service)
     try:
-        source = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            copy = sqlite3.connect(target)
-            try:
-                source.backup(copy)
-            finally:
-                copy.close()
-        finally:
-            source.close()
+        db.copy_sqlite(database, target)
         if target.stat().st_size == 0:  # nothing was copied: not a backup
             raise sqlite3.DatabaseError("the copy is empty")
     except BaseException:

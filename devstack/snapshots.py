@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import sqlite3
 import subprocess
 import time
 import uuid
@@ -178,19 +177,6 @@ def postgres(settings: Settings, service: registry.Service, operations: list[lis
     return result
 
 
-def copy_sqlite(source: Path, target: Path) -> None:
-    """Copy the SQLite database ``source`` to the new file ``target`` with the backup API."""
-    reader = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        writer = sqlite3.connect(target)
-        try:
-            reader.backup(writer)
-        finally:
-            writer.close()
-    finally:
-        reader.close()
-
-
 def save(
     settings: Settings,
     name: str,
@@ -234,7 +220,7 @@ def save_one(
     if database is not None:
         if not database.is_file():
             raise StepError(f"{service.name} has no database yet ({database}); run 'inv seed-all' first.")
-        copy_sqlite(database, work / f"{service.name}.sqlite3")
+        db.copy_sqlite(database, work / f"{service.name}.sqlite3")
         size = (work / f"{service.name}.sqlite3").stat().st_size
         return {"kind": "sqlite", "file": f"{service.name}.sqlite3", "size": size}
     source = database_name(settings.database_url(service.name))
@@ -271,7 +257,7 @@ def restore_one(settings: Settings, snapshot: Snapshot, service: registry.Servic
         temporary = database.with_name(database.name + ".restoring")
         temporary.unlink(missing_ok=True)
         database.parent.mkdir(parents=True, exist_ok=True)
-        copy_sqlite(snapshot.folder / entry["file"], temporary)
+        db.copy_sqlite(snapshot.folder / entry["file"], temporary)
         for suffix in SQLITE_SUFFIXES[1:]:  # the old log must not be applied to the new file
             Path(f"{database}{suffix}").unlink(missing_ok=True)
         os.replace(temporary, database)
