@@ -1,4 +1,4 @@
-"""Run a service's ``manage.py`` commands in its own virtualenv, one subprocess each."""
+"""Run a service's ``manage.py`` commands in its own virtualenv: a process each, or a fork of a warm one."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from devstack import database
+from devstack import database, warm
 from devstack.config import Settings
 from devstack.errors import StepError
 from devstack.registry import Service
@@ -53,7 +53,9 @@ def manage_command(settings: Settings, service: Service, *args: str) -> list[str
     return [str(python_of(settings, service)), "manage.py", *args]
 
 
-_children: set[subprocess.Popen[str]] = set()
+#: A running service command: a process of its own, or a fork of its service's warm server.
+Child = subprocess.Popen[str] | warm.Forked
+_children: set[Child] = set()
 _children_lock = threading.Lock()
 
 
@@ -62,6 +64,24 @@ _children_lock = threading.Lock()
 PROGRESS_ENV = "DEVSTACK_PROGRESS"
 PROGRESS_PREFIX = "PROGRESS "
 Progress = Callable[[str, int, int], None]
+
+
+def start_child(command: list[str], cwd: Path, env: dict[str, str], piped_stdin: bool) -> Child:
+    """Start a service command: forked from its warm server where there is one (see ``warm``)."""
+    forked = warm.start(command, cwd, env, piped_stdin)
+    if forked is not None:
+        return forked
+    return subprocess.Popen(
+        command,
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE if piped_stdin else None,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
 
 
 def run_child(
@@ -78,59 +98,57 @@ def run_child(
     """
     if on_progress is not None:
         env = {**env, PROGRESS_ENV: "1"}
-    with subprocess.Popen(
-        command,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.PIPE if stdin is not None else None,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-    ) as proc:
+    proc = start_child(command, cwd, env, stdin is not None)
+    with _children_lock:
+        _children.add(proc)
+    try:
+        out, err = exchange(proc, stdin, on_progress)
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
         with _children_lock:
-            _children.add(proc)
-        try:
-            if on_progress is None:
-                out, err = proc.communicate(stdin)
-            else:
-                out, err = communicate_with_progress(proc, stdin, on_progress)
-        except BaseException:
-            proc.kill()
-            proc.wait()
-            raise
-        finally:
-            with _children_lock:
-                _children.discard(proc)
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+            _children.discard(proc)
+    return subprocess.CompletedProcess(command, proc.wait(), out, err)
 
 
-def communicate_with_progress(
-    proc: subprocess.Popen[str], stdin: str | None, on_progress: Progress
-) -> tuple[str, str]:
-    """Like ``communicate``, reading stderr line by line in a thread to pick out the progress."""
+def exchange(proc: Child, stdin: str | None, on_progress: Progress | None) -> tuple[str, str]:
+    """Feed ``stdin`` and read stdout and stderr to their ends at once (threads: no pipe fills up).
+
+    With ``on_progress``, stderr's progress lines are handed over as they come and left out.
+    """
     kept: list[str] = []
 
     def read_errors() -> None:
         assert proc.stderr is not None
         for line in proc.stderr:
-            if line.startswith(PROGRESS_PREFIX):
+            if on_progress is not None and line.startswith(PROGRESS_PREFIX):
                 with contextlib.suppress(ValueError, KeyError, TypeError):
                     report = json.loads(line[len(PROGRESS_PREFIX) :])
                     on_progress(str(report["model"]), int(report["done"]), int(report["total"]))
                     continue
             kept.append(line)
+        proc.stderr.close()
 
-    reader = threading.Thread(target=read_errors, daemon=True)
-    reader.start()
-    if stdin is not None and proc.stdin is not None:
-        with contextlib.suppress(BrokenPipeError):
-            proc.stdin.write(stdin)
-        proc.stdin.close()
-    out = proc.stdout.read() if proc.stdout is not None else ""
+    def write_input() -> None:
+        assert proc.stdin is not None
+        with contextlib.suppress(BrokenPipeError, OSError):
+            proc.stdin.write(stdin or "")
+        with contextlib.suppress(BrokenPipeError, OSError):
+            proc.stdin.close()
+
+    helpers = [threading.Thread(target=read_errors, daemon=True)]
+    if proc.stdin is not None:
+        helpers.append(threading.Thread(target=write_input, daemon=True))
+    for helper in helpers:
+        helper.start()
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    proc.stdout.close()
     proc.wait()
-    reader.join()
+    for helper in helpers:
+        helper.join()
     return out, "".join(kept)
 
 
@@ -140,6 +158,7 @@ def kill_children() -> int:
         running = [p for p in _children if p.poll() is None]
     for proc in running:
         proc.kill()
+    warm.shutdown()
     return len(running)
 
 
