@@ -56,6 +56,8 @@ LINTED = ("devstack", "tasks.py", "noxfile.py", "benchmarks", "services", "tests
 HEAVY = "integration or rabbitmq or postgres or slow"
 #: The others: the unit tests (``nox -t quick``).
 UNIT = f"not ({HEAVY})"
+#: The heavy sessions name their slowest tests: where the minutes of a run went.
+SLOWEST = ("--durations=8", "--durations-min=2")
 #: The registry's expected state after a default seed-all, checked apart from ``inv verify``.
 EXPECTED = registry.expected_counts()
 
@@ -157,7 +159,9 @@ def tests(session: nox.Session, target: str) -> None:
         # which the tests run from the services' folders, is written by installing the runner alone.
         session.install("--force-reinstall", "--no-deps", "-e", ".")
         faster_processes(session)
-        session.run("pytest", "-m", HEAVY, "-n", xdist_workers(), "--dist", "loadfile", *session.posargs)
+        session.run(
+            "pytest", "-m", HEAVY, "-n", xdist_workers(), "--dist", "loadfile", *SLOWEST, *session.posargs
+        )
         return
     folder = registry.get(target).folder(ROOT)
     session.install("-r", str(folder / "requirements-test.txt"))
@@ -165,7 +169,7 @@ def tests(session: nox.Session, target: str) -> None:
     if "HELPDESK_TEST_POSTGRES_URL" not in os.environ:  # helpdesk's name for the same server
         session.env["HELPDESK_TEST_POSTGRES_URL"] = postgres_url()
     session.chdir(folder)
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *SLOWEST, *session.posargs)
 
 
 def shared_venvs(session: nox.Session) -> Path:
