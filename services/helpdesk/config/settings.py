@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from kombu import Exchange, Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -146,32 +145,7 @@ SYNC_QUEUES_ON_BROKER = tuple(on_broker(name) for name in SYNC_QUEUES)
 # up, malformed event) goes to the durable queue '<name>.dead' through the default exchange, where
 # the runner's broker sync re-delivers it later. auth's relay and the runner declare the queues
 # with exactly these arguments: RabbitMQ refuses a declaration with others (PRECONDITION_FAILED).
+# The queues themselves (kombu objects) are built in config/celery_app.py from
+# SYNC_QUEUES_ON_BROKER: kombu is imported only where Celery is, not by every manage.py.
 DEAD_LETTER_SUFFIX = ".dead"
-
-
-def dead_lettering(name: str) -> dict[str, str]:
-    """Return the arguments of sync queue ``name``: rejected messages go to ``<name>.dead``."""
-    return {"x-dead-letter-exchange": "", "x-dead-letter-routing-key": name + DEAD_LETTER_SUFFIX}
-
-
-class SyncQueue(Queue):
-    """A sync queue whose declaration also declares its dead-letter queue (first, so it is never missing)."""
-
-    def declare(self, nowait: bool = False, channel: Any = None) -> str:
-        """Declare ``<name>.dead`` on the default exchange, then this queue, its exchange and binding."""
-        dead = Queue(self.name + DEAD_LETTER_SUFFIX, durable=True)
-        dead.declare(nowait=nowait, channel=channel or self.channel)
-        return str(super().declare(nowait=nowait, channel=channel))
-
-
-CELERY_TASK_QUEUES = tuple(
-    SyncQueue(
-        name,
-        Exchange(name, type="direct", durable=True),
-        routing_key=name,
-        durable=True,
-        queue_arguments=dead_lettering(name),
-    )
-    for name in SYNC_QUEUES_ON_BROKER
-)
 CELERY_TASK_ROUTES = {name: {"queue": on_broker(name)} for name in SYNC_QUEUES}

@@ -39,7 +39,7 @@ def test_tasks_are_named_routed_and_acked_late() -> None:
         assert task.name == registered.name == queue
         assert registered.acks_late is True
         assert settings.CELERY_TASK_ROUTES[queue] == {"queue": queue}
-    queues = {queue.name: queue for queue in settings.CELERY_TASK_QUEUES}
+    queues = {queue.name: queue for queue in celery_app.conf.task_queues}
     assert set(queues) == {"tts.role.sync", "tts.user_system_role.sync"}
     assert all(queue.durable for queue in queues.values())
     assert all(queue.routing_key == name for name, queue in queues.items())
@@ -47,7 +47,7 @@ def test_tasks_are_named_routed_and_acked_late() -> None:
 
 def test_queues_dead_letter_to_their_dead_queue() -> None:
     """Rejected messages go to <queue>.dead through the default exchange (relay and runner agree)."""
-    for queue in settings.CELERY_TASK_QUEUES:
+    for queue in celery_app.conf.task_queues:
         assert queue.queue_arguments == {
             "x-dead-letter-exchange": "",
             "x-dead-letter-routing-key": f"{queue.name}.dead",
@@ -59,7 +59,7 @@ def test_declaring_a_queue_declares_its_dead_queue_first() -> None:
     """A worker that declares its queues also declares where their dead letters go."""
     channel = mock.Mock()
     channel.prepare_queue_arguments.side_effect = lambda arguments, **_: arguments
-    queue = settings.CELERY_TASK_QUEUES[0]
+    queue = celery_app.conf.task_queues[0]
     queue(channel).declare()
     declared = [c.kwargs["queue"] for c in channel.queue_declare.call_args_list]
     assert declared == [f"{queue.name}.dead", queue.name]
