@@ -31,6 +31,7 @@ def run_child(request: dict[str, Any], fds: list[int]) -> None:
     for target, fd in enumerate(fds[:3]):
         os.dup2(fd, target)
     status = fds[3]
+    os.set_inheritable(status, False)  # a process the command starts must not hold its end open
     for fd in fds[:3]:
         os.close(fd)
     os.environ.update(request.get("env", {}))

@@ -191,3 +191,24 @@ def test_a_server_that_cannot_start_leaves_the_command_to_a_process_of_its_own(
     # child_env drops the caller's DJANGO_SETTINGS_MODULE: the real commands still run warm.
     assert commands.manage(settings, service, "check").returncode == 0
     assert len(servers_of(service.folder(settings.root))) == 1
+
+
+@pytest.mark.integration
+@pytestmark_linux
+def test_a_process_the_command_leaves_behind_does_not_hold_the_runner(
+    helpdesk: tuple[Settings, registry.Service],
+) -> None:
+    settings, service = helpdesk
+    code = (
+        "import subprocess, sys; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'], "
+        "stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=False); "
+        "print(child.pid)"
+    )
+    started = time.monotonic()
+    done = commands.manage(settings, service, "shell", "--no-imports", "-c", code)
+    try:
+        assert time.monotonic() - started < 20  # its exit code came when it ended, not when the sleeper did
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(int(done.stdout.strip())).kill()
