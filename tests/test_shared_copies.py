@@ -21,8 +21,9 @@ from devstack import registry
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: Paths inside each consumer's Django app package (``services/<name>/<app>/``) that are shared.
-SHARED_BY_CONSUMERS = ("waiting.py", "batching.py", "tests/broker.py", "accounts.py")
+#: Paths inside each consumer's Django app package (``services/<name>/<app>/``, or its ``config/``
+#: package: ``queues.py``) that are shared.
+SHARED_BY_CONSUMERS = ("waiting.py", "batching.py", "tests/broker.py", "accounts.py", "queues.py")
 #: Paths inside every service's app package, the publisher's too, that are shared.
 SHARED_BY_ALL = ("passwords.py",)
 
