@@ -66,28 +66,6 @@ def run_child(request: dict[str, Any], fds: list[int]) -> None:
         os._exit(code)
 
 
-def preload() -> None:
-    """Import before any fork what the commands import, so that no fork imports it again.
-
-    The database backend (a wrapper only: no connection is opened), the ORM's SQL compiler,
-    ``migrate`` and the service's own management commands. A module that fails to import is
-    left to the command that needs it, which then reports the error as a process of its own would.
-    """
-    try:
-        import django.db.models.sql.compiler  # noqa: F401
-        from django.core.management import get_commands, load_command_class
-        from django.db import connections
-
-        for alias in connections:
-            connections[alias]  # imports the backend; connects only when used
-        load_command_class("django.core", "migrate")
-        for name, app in get_commands().items():
-            if not app.startswith("django."):
-                load_command_class(app, name)
-    except Exception:
-        pass
-
-
 def main() -> None:
     channel = socket.socket(fileno=int(sys.argv[1]))
     sys.path.insert(0, os.getcwd())
@@ -95,7 +73,6 @@ def main() -> None:
     import django
 
     django.setup()
-    preload()
     # What is loaded now stays out of every collection: a fork's garbage collector then does not
     # touch (and so copy) each page of the server's objects, which would cost tens of ms a command.
     gc.freeze()
