@@ -30,8 +30,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
+from devstack import config
+
 SERVER = Path(__file__).with_name("warm_server.py")
-#: ``DEVSTACK_WARM=0`` starts every service command as a process of its own.
+#: ``DEVSTACK_WARM=0`` (or ``false``, ``no``, ``off``) starts every service command as a process
+#: of its own; unset or empty leaves warm servers on where the platform allows them.
 SWITCH = "DEVSTACK_WARM"
 #: Variables a command may have that its server does not: set in the child only.
 PER_COMMAND = ("DEVSTACK_PROGRESS",)
@@ -46,7 +49,7 @@ def available(platform: str = sys.platform, environ: Mapping[str, str] = os.envi
     """Tell whether commands may be forked from warm servers on this platform and setting."""
     return (
         platform.startswith("linux")
-        and environ.get(SWITCH, "1").strip() != "0"
+        and config.as_bool(environ.get(SWITCH, "").strip() or "1")
         and hasattr(socket, "send_fds")
         and hasattr(os, "fork")
     )
