@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,11 @@ from tests.conftest import seeded_copy
         ("linux", {warm.SWITCH: "0"}, False),
         ("linux", {warm.SWITCH: " 0 "}, False),
         ("linux", {warm.SWITCH: "1"}, True),
+        ("linux", {warm.SWITCH: "off"}, False),
+        ("linux", {warm.SWITCH: "False"}, False),
+        ("linux", {warm.SWITCH: "no"}, False),
+        ("linux", {warm.SWITCH: ""}, True),
+        ("linux", {warm.SWITCH: "yes"}, True),
         ("win32", {}, False),  # no fork: a process per command
         ("darwin", {}, False),  # fork after macOS's system libraries is not safe
         ("cygwin", {}, False),
@@ -60,6 +66,18 @@ def servers_of(folder: Path) -> list[psutil.Process]:
     return found
 
 
+def run(
+    settings: Settings, service: registry.Service, *args: str, on_progress: commands.Progress | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py <args>`` as the runner does, keeping its exit code instead of raising."""
+    return commands.run_child(
+        commands.manage_command(settings, service, *args),
+        service.folder(settings.root),
+        commands.child_env(settings, service),
+        on_progress=on_progress,
+    )
+
+
 @pytest.mark.integration
 @pytestmark_linux
 def test_a_forked_command_has_its_own_streams_exit_code_and_environment(
@@ -71,40 +89,20 @@ def test_a_forked_command_has_its_own_streams_exit_code_and_environment(
     echoed = commands.manage(settings, service, "shell", "--no-imports", "-c", code, stdin="über\n" * 20000)
     assert echoed.stdout == "ÜBER\n" * 20000 + " None\n"  # 100 kB through the pipes both ways
 
-    failed = commands.run_child(
-        commands.manage_command(settings, service, "shell", "--no-imports", "-c", "import sys; sys.exit(7)"),
-        service.folder(settings.root),
-        commands.child_env(settings, service),
-    )
-    assert failed.returncode == 7
-    unknown = commands.run_child(
-        commands.manage_command(settings, service, "no_such_command"),
-        service.folder(settings.root),
-        commands.child_env(settings, service),
-    )
+    def shell(code: str, on_progress: commands.Progress | None = None) -> subprocess.CompletedProcess[str]:
+        """``manage.py shell -c CODE`` through run_child, which keeps a failing exit code."""
+        return run(settings, service, "shell", "--no-imports", "-c", code, on_progress=on_progress)
+
+    assert shell("import sys; sys.exit(7)").returncode == 7
+    unknown = run(settings, service, "no_such_command")
     assert unknown.returncode == 1 and "Unknown command: 'no_such_command'" in unknown.stderr
-    crashed = commands.run_child(
-        commands.manage_command(
-            settings, service, "shell", "--no-imports", "-c", "raise RuntimeError('boom')"
-        ),
-        service.folder(settings.root),
-        commands.child_env(settings, service),
-    )
+    crashed = shell("raise RuntimeError('boom')")
     assert crashed.returncode == 1 and "RuntimeError: boom" in crashed.stderr
 
     progress: list[tuple[str, int, int]] = []
-    reported = commands.run_child(
-        commands.manage_command(
-            settings,
-            service,
-            "shell",
-            "--no-imports",
-            "-c",
-            'import os, sys; print(\'PROGRESS {"model": "Ticket", "done": 1, "total": 2}\', '
-            "file=sys.stderr); print(os.environ.get('DEVSTACK_PROGRESS'))",
-        ),
-        service.folder(settings.root),
-        commands.child_env(settings, service),
+    reported = shell(
+        'import os, sys; print(\'PROGRESS {"model": "Ticket", "done": 1, "total": 2}\', '
+        "file=sys.stderr); print(os.environ.get('DEVSTACK_PROGRESS'))",
         on_progress=lambda model, done, total: progress.append((model, done, total)),
     )
     assert (
